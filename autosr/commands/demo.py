@@ -1,0 +1,14 @@
+"""`autosr_demo`: the demo (placeholder until its issue lands)."""
+from __future__ import annotations
+
+import argparse
+from typing import Optional, Sequence
+
+from autosr.commands.common import command, not_available
+
+
+@command("autosr_demo")
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="autosr_demo", description="AutoSR the demo (not available yet).")
+    parser.parse_args(argv)
+    return not_available("autosr_demo", "the demo")

@@ -1,0 +1,139 @@
+"""A raw dataset: ``dataset.json`` and the ``{case}_{CCCC}{file_ending}`` files around it.
+
+::
+
+    Dataset001_BrainMR/
+      dataset.json
+      imagesTr/{case}_{CCCC}{file_ending}   # HR training scans, one file per channel
+      imagesTs/{case}_{CCCC}{file_ending}   # optional held-out test scans
+      lowresTr/{case}_{CCCC}{file_ending}   # optional real paired low-resolution scans
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from autosr.errors import DatasetError
+
+REQUIRED_KEYS = ("name", "channel_names", "file_ending", "numTraining")
+OPTIONAL_KEYS = ("description", "paired_lowres", "license", "reference")
+SPLIT_FOLDERS = ("imagesTr", "imagesTs", "lowresTr")
+CASE_FILE_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+def modality_of(channel_name: str) -> str:
+    """``"CT"`` when the channel is named CT (case-insensitive), else ``"MR"`` (MR-style handling)."""
+    return "CT" if str(channel_name).strip().upper() == "CT" else "MR"
+
+
+def split_case_file(name: str, file_ending: str) -> Optional[tuple]:
+    """``"brain_0001.nii.gz"`` → ``("brain", 1)``; ``None`` if it does not follow ``{case}_{CCCC}{ending}``."""
+    if not name.endswith(file_ending):
+        return None
+    m = CASE_FILE_RE.match(name[: -len(file_ending)])
+    return (m.group("case"), int(m.group("channel"))) if m else None
+
+
+def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
+    """Read and check ``dataset.json`` (required keys present; unknown keys kept)."""
+    path = Path(dataset_folder) / "dataset.json"
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing; every dataset folder needs a dataset.json (see documentation/data.md)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: must hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}; required keys are {', '.join(REQUIRED_KEYS)}")
+    ch = data["channel_names"]
+    if not isinstance(ch, dict) or not ch or sorted(ch, key=int) != [str(i) for i in range(len(ch))]:
+        raise DatasetError(f"{path}: channel_names must map \"0\", \"1\", … to names, e.g. {{\"0\": \"T1\"}}; got {ch!r}")
+    if not str(data["file_ending"]).startswith("."):
+        raise DatasetError(f"{path}: file_ending must start with a dot, e.g. \".nii.gz\"; got {data['file_ending']!r}")
+    return data
+
+
+def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class RawDataset:
+    """A raw dataset folder and its ``dataset.json``."""
+
+    folder: Path
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: os.PathLike | str) -> "RawDataset":
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: dataset folder does not exist")
+        return cls(folder, load_dataset_json(folder))
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def file_ending(self) -> str:
+        return str(self.info["file_ending"])
+
+    @property
+    def channel_names(self) -> List[str]:
+        ch = self.info["channel_names"]
+        return [str(ch[str(i)]) for i in range(len(ch))]
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def modalities(self) -> List[str]:
+        return [modality_of(c) for c in self.channel_names]
+
+    @property
+    def paired(self) -> bool:
+        return bool(self.info.get("paired_lowres")) or (self.folder / "lowresTr").is_dir()
+
+    def case_files(self, split: str = "imagesTr") -> Dict[str, Dict[int, Path]]:
+        """``{case: {channel: path}}`` of the files in ``split`` that follow the naming rule."""
+        out: Dict[str, Dict[int, Path]] = {}
+        folder = self.folder / split
+        if not folder.is_dir():
+            return out
+        for p in sorted(folder.iterdir()):
+            parsed = split_case_file(p.name, self.file_ending)
+            if parsed:
+                out.setdefault(parsed[0], {})[parsed[1]] = p
+        return out
+
+    def cases(self, split: str = "imagesTr") -> Dict[str, List[Path]]:
+        """``{case: [channel 0 file, channel 1 file, …]}``; raises if a case misses a channel."""
+        out = {}
+        for case, chans in self.case_files(split).items():
+            missing = [c for c in range(self.num_channels) if c not in chans]
+            if missing:
+                raise DatasetError(f"{self.folder / split}: case {case!r} misses channel file(s) "
+                                   + ", ".join(f"{case}_{c:04d}{self.file_ending}" for c in missing))
+            out[case] = [chans[c] for c in range(self.num_channels)]
+        return out

@@ -1,0 +1,1 @@
+"""AutoSR preprocessing."""
