@@ -1,0 +1,71 @@
+"""MIASSR generator (eq. 4): ``I_sr = M(F(I_lr), s)`` — EDSR-lite body then Meta-Upscale."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autosr.degradation import upsample as bicubic_upsample
+from autosr.networks.edsr_lite import EDSRLiteBody
+from autosr.networks.meta_upscale import MetaUpscale
+from autosr.registry import NETWORKS
+from autosr.scales import ScaleLike
+
+UPSAMPLE_SKIPS = ("none", "bicubic")
+
+
+@NETWORKS.register("MetaSR")
+class MetaSRGenerator(nn.Module):
+    """Arbitrary-scale SR generator: ``(B, C_in, h, w), s → (B, C_out, ⌊h·s⌋, ⌊w·s⌋)``.
+
+    Intensities are in [0, 1]. The input is centred (−0.5) before the body and the output
+    shifted back (+0.5), the role of MIASSR's mean-shift layers.
+
+    Args:
+        in_channels: image channels ``C_in``.
+        out_channels: output channels (default ``in_channels``).
+        width, depth, res_scale, bias: EDSR-lite body settings (paper: 64, 16, 1.0, True);
+            ``bias=False`` (MESR) removes biases everywhere, the Meta-Upscale MLP included.
+        mlp_hidden: hidden units of the Meta-Upscale weight-prediction MLP (paper: 256).
+        upsample_skip: ``"bicubic"`` adds the bicubic upsampling of the input, so the network
+            learns a residual; its last MLP layer is then initialised near zero, which makes
+            the untrained model ≈ bicubic (used for short CPU trainings). ``"none"``: paper.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
+                 res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
+                 upsample_skip: str = "none") -> None:
+        super().__init__()
+        if upsample_skip not in UPSAMPLE_SKIPS:
+            raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, got {upsample_skip!r}")
+        out_channels = in_channels if out_channels is None else out_channels
+        if upsample_skip == "bicubic" and out_channels != in_channels:
+            raise ValueError("upsample_skip='bicubic' needs out_channels == in_channels")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.upsample_skip = upsample_skip
+        self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias)
+        self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias)
+        if upsample_skip == "bicubic":
+            last = self.upscaler.weight_net[2]
+            with torch.no_grad():
+                last.weight.mul_(1e-3)
+                if last.bias is not None:
+                    last.bias.zero_()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """LR feature maps ``F_lr``: ``(B, C_in, h, w) → (B, width, h, w)``."""
+        return self.body(x - 0.5)
+
+    def upscale(self, features: torch.Tensor, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+        """Meta-Upscale ``features`` ``(B, width, h, w)`` of input ``x`` ``(B, C_in, h, w)`` → SR image."""
+        y = self.upscaler(features, scale)
+        if self.upsample_skip == "bicubic":
+            return y + bicubic_upsample(x, scale)
+        return y + 0.5
+
+    def forward(self, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+        """Super-resolve ``x`` ``(B, C_in, h, w)`` → ``(B, C_out, ⌊h·s⌋, ⌊w·s⌋)`` (not clamped)."""
+        return self.upscale(self.forward_features(x), x, scale)
+
+
+__all__ = ["MetaSRGenerator", "UPSAMPLE_SKIPS"]
