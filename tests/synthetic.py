@@ -29,7 +29,7 @@ def phantom(shape: Sequence[int], seed: int = 0, modality: str = "MR", backgroun
     rng = np.random.default_rng(seed)
     zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
     m = background_margin
-    span = [max(1e-6, 1 - 2.0 * m / max(n, 1)) for n in shape]
+    span = [1 - 2.0 * min(m, (n - 1) // 4) / max(n, 1) for n in shape]
     body = (zz / span[0]) ** 2 + (yy / span[1]) ** 2 + (xx / span[2]) ** 2 <= 1.0
     img = np.zeros(shape, np.float32)
     img[body] = 300.0
