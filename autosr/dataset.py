@@ -54,9 +54,13 @@ def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
     if missing:
         raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}; required keys are {', '.join(REQUIRED_KEYS)}")
     ch = data["channel_names"]
-    if not isinstance(ch, dict) or not ch or sorted(ch, key=int) != [str(i) for i in range(len(ch))]:
+    # compare as strings: a non-numeric key ("flair") must give this message, not a ValueError
+    if not isinstance(ch, dict) or not ch or sorted(ch) != sorted(str(i) for i in range(len(ch))):
         raise DatasetError(f"{path}: channel_names must map \"0\", \"1\", … to names, e.g. {{\"0\": \"T1\"}}; got {ch!r}")
-    if not str(data["file_ending"]).startswith("."):
+    n = data["numTraining"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise DatasetError(f"{path}: numTraining must be a whole number (the number of cases in imagesTr); got {n!r}")
+    if not isinstance(data["file_ending"], str) or not data["file_ending"].startswith("."):
         raise DatasetError(f"{path}: file_ending must start with a dot, e.g. \".nii.gz\"; got {data['file_ending']!r}")
     return data
 

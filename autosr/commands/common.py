@@ -9,13 +9,25 @@ from typing import Callable, Optional, Sequence
 from autosr.errors import AutoSRError
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (pytest and tqdm swap it), not the one at start-up."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging.StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logging(verbose: bool = False, log_file: Optional[str] = None) -> None:
     """Plain messages on stderr (INFO, or DEBUG with ``verbose``), optional log file."""
     root = logging.getLogger()
     if getattr(root, "_autosr_configured", False):
         return
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    h = logging.StreamHandler(sys.stderr)
+    h = _StderrHandler()
     h.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(h)
     root._autosr_configured = True  # type: ignore[attr-defined]

@@ -15,11 +15,12 @@ import numpy as np
 
 from autosr.errors import ImageReadError
 from autosr.imageio.geometry import Geometry, orientation_code, refined_shape
-from autosr.imageio.sitk_io import (FILE_ENDINGS, DicomSeriesReader, SimpleITKReaderWriter, file_ending,
-                                    is_image_file, list_dicom_series)
+from autosr.imageio.sitk_io import (FILE_ENDINGS, DicomSeriesReader, SimpleITKReaderWriter, check_complete,
+                                    count_nonfinite, file_ending, is_image_file, list_dicom_series)
 
 __all__ = ["Geometry", "read_image", "write_image", "read_case", "reader_for", "file_ending", "is_image_file",
-           "list_dicom_series", "orientation_code", "refined_shape", "FILE_ENDINGS", "write_refined"]
+           "list_dicom_series", "orientation_code", "refined_shape", "FILE_ENDINGS", "write_refined",
+           "check_complete", "count_nonfinite", "DicomSeriesReader"]
 
 
 def reader_for(path: os.PathLike | str):
