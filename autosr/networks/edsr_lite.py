@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autosr.registry import NETWORKS
 
 #: LeakyReLU slope of the paper (section 4.3), also the ``a`` of the Kaiming-uniform init.
 LEAKY_SLOPE = 0.2
@@ -53,7 +52,6 @@ class EnhancedResidualBlock(nn.Module):
         return x + res
 
 
-@NETWORKS.register()
 class EDSRLiteBody(nn.Module):
     """EDSR-lite body: ``(B, in_channels, h, w) → (B, width, h, w)`` LR feature maps ``F_lr``.
 

@@ -1,73 +1,164 @@
-"""Meta-Upscale (MIASSR section 3.2, eqs. 8–11; Meta-SR), exact and memory-bounded.
+"""Meta-Upscale (MIASSR section 3.2, eqs. 8–11; Meta-SR), exact, fast and memory-bounded.
 
-Refined pixel ``(i, j)`` of the output is a ``k×k×F → C`` kernel applied to the zero-padded
-``k×k`` feature neighbourhood centred at LR pixel ``(r_i, r_j)``; the kernel is predicted by a
-two-layer MLP from ``(R_i, R_j, 1/s)``. ``r`` and ``R`` follow AutoSR's centre convention
+Refined pixel ``(i, j)`` is a ``k×k×F → C`` kernel applied to the zero-padded ``k×k`` feature
+neighbourhood centred at LR pixel ``(r_i, r_j)``; the kernel is predicted by a two-layer MLP
+from ``(R_i, R_j, 1/s)``. ``r`` and ``R`` follow AutoSR's centre convention
 (:func:`autosr.scales.phases`): ``u_i = (i + ½)/s`` in LR pixel-edge units, ``r_i = ⌊u_i⌋``,
-``R_i = u_i − r_i``, all integer arithmetic on ``s = p/q``.
+``R_i = u_i − r_i``, computed in integer arithmetic on ``s = p/q``.
 
 Reference implementations predict one kernel per *output* pixel and repeat the feature map
-``⌈s⌉²`` times. Here nothing scales like ``H·W·k²·F``:
+``⌈s⌉²`` times. Here nothing is materialised per output pixel beyond the output itself:
 
-* ``"phase"`` path (short fractions): with ``s = p/q`` the offsets repeat with period ``p``, so
-  there are at most ``p_i·p_j`` distinct kernels, each predicted once. Refined rows of
-  row-phase ``a`` sit at LR rows ``base_a + q·m``: one strided convolution (stride ``(q, 1)``)
-  whose output channels are the ``p_j`` column-phase kernels computes all of them at every LR
-  column, then each refined column picks its phase's channels at its LR column ``r_j``.
-  Cost ≈ ``s·p_j·k²·F·C`` MACs per LR pixel.
-* ``"hidden"`` path (long periods, e.g. ``s = π``): the kernel is linear in the MLP's hidden
-  vector, ``K(i,j) = W₂·h(i,j) + b₂``, so ``Σ K(i,j)·N(r_i,r_j) = Σ_h h_h(i,j)·P_h(r_i,r_j)``
-  with ``P = conv(F_lr, W₂ reshaped as hidden·C k×k kernels)`` evaluated once per *LR* pixel.
-  The output is then a hidden-size dot product per refined pixel, computed over bounded bands of
-  rows (peak extra memory ≈ ``chunk_elements``). Exact up to float summation order.
+* ``"phase"`` path (short fractions). Offsets repeat with period ``p``: at most ``p_i·p_j``
+  distinct kernels, each predicted once. Refined rows of phase ``a`` read LR rows
+  ``base_a + q·m``, and phases sharing a base read the *same* rows, so a group of phases with a
+  common base is one strided convolution whose output channels are the group's kernels; a
+  gather per row group interleaves the results. Per axis, the mode is "strided" (one group per
+  base, stride ``q``: exact MACs, ``q`` groups, windows gathered), "wide" (one group, stride
+  ``q``, a ``q+k−1`` window holding each phase's taps at its base: ``(q+k−1)/k`` waste, one
+  call) or "dense" (one group, stride 1 over every LR position: ``q``-fold waste). Integer
+  scales are one convolution with ``s²·C`` output channels (sub-pixel convolution).
+* ``"hidden"`` path (long periods, e.g. ``s = π`` read as 3126535/995207). The kernel is linear
+  in the MLP's hidden vector, ``K(i,j) = W₂·h(i,j) + b₂``, so the output is
+  ``Σ_h h_h(i,j)·P_h(r_i, r_j)`` with ``P = conv(F_lr, W₂ as hidden·C kernels)`` evaluated once
+  per *LR* pixel, then one hidden-size dot product per refined pixel, over bands of rows whose
+  peak extra memory is bounded by ``chunk_elements``. Exact up to float summation order.
 
-A cost model (MACs plus a per-call overhead) chooses the path; ``forward(..., path=...)`` forces
-one (the tests check all of them against a per-pixel implementation).
-
-MLP output layout follows Meta-SR: index ``((f·k + ki)·k + kj)·C + c``.
+A cost model (:data:`COST_WEIGHTS`, fitted on CPU timings, with a memory cap) picks the path and modes;
+``forward(..., path=..., modes=...)`` forces them (the tests check all against a per-pixel
+implementation). MLP output layout follows Meta-SR: index ``((f·k + ki)·k + kj)·C + c``.
 """
 from __future__ import annotations
 
+import itertools
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autosr.registry import NETWORKS
 from autosr.scales import ScaleLike, as_fraction, phases, sr_size
 
-#: Rough cost of one extra operator call (conv2d, index_select, …) in MAC-equivalents on CPU.
-CALL_OVERHEAD_MACS = 2e6
+#: Cost model of the path choice, in MAC-equivalents per unit of work (fitted on CPU timings):
+#: conv and MLP multiply-accumulates, elements copied by row / column window gathers, conv
+#: outputs and placed kernels written, hidden-path per-pixel work, conv calls, row groups/chunks.
+COST_WEIGHTS = {"conv_macs": 1.0, "mlp_macs": 0.5, "row_gather": 27.0, "col_gather": 85.0, "copies": 70.0,
+                "outputs": 85.0, "pixels": 30.0, "convs": 6e6, "groups": 2e6}
+#: Phase-path modes of one axis (see ``_layout``).
+MODES = ("strided", "wide", "dense")
+PATHS = ("phase", "hidden")
 
 
 @dataclass(frozen=True)
-class _Axis:
-    """Phase bookkeeping for one axis: ``n_out`` refined pixels at scale ``p/q``."""
+class _Layout:
+    """How one output axis is produced by the phase convolutions.
+
+    Group ``g`` covers phases ``[a0[g], a1[g])``; its convolution slides a ``window``-wide kernel
+    over padded LR positions ``start[g] + stride[g]·t`` (``t < extent[g]``), phase ``a``'s
+    ``k``-tap kernel sitting at ``shift[a]`` inside the window. Refined pixel ``i`` is member
+    ``member[i]`` of group ``group[i]`` at conv output position ``pos[i]``.
+    """
 
     n_out: int
+    n_lr: int
     p: int
     q: int
-    lr_index: np.ndarray  # r_i, (n_out,)
-    offset: np.ndarray  # R_i, (n_out,)
+    k: int
+    window: int
+    lr_index: np.ndarray
+    offset: np.ndarray
+    a0: np.ndarray
+    a1: np.ndarray
+    start: np.ndarray
+    stride: np.ndarray
+    extent: np.ndarray
+    shift: np.ndarray
+    group: np.ndarray
+    member: np.ndarray
+    pos: np.ndarray
 
     @property
-    def n_phases(self) -> int:  # distinct offsets actually present
+    def n_phases(self) -> int:
         return min(self.p, self.n_out)
 
-    def count(self, a: int) -> int:
-        """Number of refined pixels of phase ``a`` (``i ≡ a mod p``)."""
-        return (self.n_out - a + self.p - 1) // self.p
+    @property
+    def padded_length(self) -> int:
+        """LR positions (padding included) the convolutions read."""
+        return int((self.start + self.stride * (self.extent - 1)).max()) + self.window
 
 
-def _axis(n_out: int, p: int, q: int) -> _Axis:
+def _layout(n_lr: int, n_out: int, p: int, q: int, k: int, mode: str) -> _Layout:
+    """Phase layout of one axis. Refined pixel ``i`` has phase ``i mod p`` and reads LR position
+    ``base[phase] + q·(i div p)`` (``base`` = the first period's ``r``). Modes:
+
+    * ``strided``: one group per distinct base, stride ``q``, exact (``q`` groups).
+    * ``wide``: one group, stride ``q``, window ``q + k − 1`` with each phase's taps shifted to
+      its base: waste ``(q + k − 1)/k``, one call.
+    * ``dense``: one group, stride 1 over every LR position: waste ``q``, one call.
+    """
     lr_index, _, offset = phases(n_out, as_fraction(f"{p}/{q}"))
-    return _Axis(n_out, p, q, lr_index, offset)
+    i = np.arange(n_out, dtype=np.int64)
+    phase = i % p
+    n_ph = min(p, n_out)
+    base = lr_index[:n_ph]  # non-decreasing in the phase, so equal bases form runs
+    one, zeros = np.ones(1, dtype=np.int64), np.zeros(n_out, dtype=np.int64)
+    per_phase = (n_out + p - 1) // p  # refined pixels of phase 0 (the most frequent)
+    if mode == "dense":
+        return _Layout(n_out, n_lr, p, q, k, k, lr_index, offset, 0 * one, n_ph * one, 0 * one, one, n_lr * one,
+                       np.zeros(n_ph, dtype=np.int64), zeros, phase, lr_index)
+    if mode == "wide":
+        return _Layout(n_out, n_lr, p, q, k, q + k - 1, lr_index, offset, 0 * one, n_ph * one, 0 * one, q * one,
+                       per_phase * one, base, zeros, phase, i // p)
+    if mode != "strided":
+        raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+    a0 = np.flatnonzero(np.r_[True, base[1:] != base[:-1]])
+    a1 = np.r_[a0[1:], n_ph]
+    counts = (n_out - a0 + p - 1) // p  # refined pixels of the group's first phase
+    group_of_phase = np.repeat(np.arange(a0.size), a1 - a0)
+    return _Layout(n_out, n_lr, p, q, k, k, lr_index, offset, a0, a1, base[a0], np.full(a0.size, q, dtype=np.int64),
+                   counts, np.zeros(n_ph, dtype=np.int64), group_of_phase[phase],
+                   phase - a0[group_of_phase[phase]], i // p)
 
 
-@NETWORKS.register()
+def _take(t: torch.Tensor, dim: int, start: int, step: int, extent: int, window: int) -> Tuple[torch.Tensor, int]:
+    """The ``window``-wide slices at ``start + step·t`` (t < extent) along ``dim``, and the conv stride.
+
+    For ``step > window`` the slices are copied side by side (a ``window/step`` fraction of
+    ``t``): a strided view would make every conv call copy the whole band first.
+    """
+    span = t.narrow(dim, start, step * (extent - 1) + window)
+    if step <= window:
+        return span, step
+    shape = list(t.shape)
+    shape[dim] = extent * window
+    return span.unfold(dim, window, step).movedim(-1, dim + 1).reshape(shape), window
+
+
+def _spans(axis: _Layout) -> Tuple[np.ndarray, np.ndarray]:
+    """Per group: length of the slice ``_take`` returns, and whether it is a fresh contiguous
+    tensor (gathered, or the whole padded axis) rather than a strided view."""
+    gathered = axis.stride > axis.window
+    span = np.where(gathered, axis.extent * axis.window, axis.stride * (axis.extent - 1) + axis.window)
+    full = (axis.start == 0) & (span >= max(axis.padded_length, axis.n_lr + axis.k - 1))
+    return span, gathered | full
+
+
+def _place(kern: torch.Tensor, phase_dim: int, space_dim: int, shifts: np.ndarray, window: int) -> torch.Tensor:
+    """Zero-pad each phase's ``k`` taps along ``space_dim`` to ``window``, starting at its shift."""
+    k = kern.shape[space_dim]
+    if window == k:
+        return kern
+    view = [1] * kern.dim()
+    view[phase_dim], view[space_dim] = len(shifts), k
+    idx = torch.as_tensor(shifts, device=kern.device)[:, None] + torch.arange(k, device=kern.device)
+    shape = list(kern.shape)
+    shape[space_dim] = window
+    return kern.new_zeros(shape).scatter(space_dim, idx.view(view).expand(kern.shape), kern)
+
+
 class MetaUpscale(nn.Module):
     """Arbitrary-scale upsampler ``(B, in_features, h, w), s → (B, out_channels, ⌊h·s⌋, ⌊w·s⌋)``.
 
@@ -77,7 +168,7 @@ class MetaUpscale(nn.Module):
         hidden: hidden units of the weight-prediction MLP (paper: 256).
         kernel_size: odd neighbourhood size ``k`` (paper: 3).
         bias: biases in the MLP's two linear layers (``False`` for the MESR variant).
-        chunk_elements: memory budget (tensor elements) of one chunk of the ``"hidden"`` path;
+        chunk_elements: memory budget (tensor elements) for intermediate results;
             ``None`` = the size of the input feature map (at least 2**18).
     """
 
@@ -96,64 +187,98 @@ class MetaUpscale(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, kernel_size * kernel_size * in_features * out_channels, bias=bias),
         )
+        self._index_cache: "OrderedDict[tuple, List[Tuple[torch.Tensor, torch.Tensor]]]" = OrderedDict()
 
-    # ------------------------------------------------------------------ kernels
     def kernels(self, row_offsets: torch.Tensor, col_offsets: torch.Tensor, inv_scale: float) -> torch.Tensor:
-        """Kernels for offset pairs ``(R_i, R_j)`` given as two ``(n,)`` tensors → ``(n, C, F, k, k)``."""
+        """Kernels (eq. 9) for offset pairs given as two ``(n,)`` tensors → ``(n, C, F, k, k)``."""
         pos = torch.stack([row_offsets, col_offsets, torch.full_like(row_offsets, inv_scale)], dim=1)
         k, fch, c = self.kernel_size, self.in_features, self.out_channels
-        w = self.weight_net(pos).view(-1, fch, k, k, c)
-        return w.permute(0, 4, 1, 2, 3)
+        return self.weight_net(pos).view(-1, fch, k, k, c).permute(0, 4, 1, 2, 3)
 
-    # ------------------------------------------------------------------ forward
-    def forward(self, features: torch.Tensor, scale: ScaleLike, path: str = "auto") -> torch.Tensor:
+    # ------------------------------------------------------------------ dispatch
+    def forward(self, features: torch.Tensor, scale: ScaleLike, path: str = "auto",
+                modes: Optional[Tuple[str, str]] = None) -> torch.Tensor:
         """Upscale ``features`` ``(B, F, h, w)`` by ``scale`` → ``(B, C, ⌊h·s⌋, ⌊w·s⌋)``.
 
-        ``path``: ``"auto"`` (cost model), ``"phase"`` or ``"hidden"``; all give the same result.
+        ``path``: ``"auto"`` (cost model), ``"phase"`` or ``"hidden"``; ``modes``: the phase
+        path's (row, column) modes, each one of :data:`MODES`. All give the same result.
         """
         if features.dim() != 4 or features.shape[1] != self.in_features:
             raise ValueError(f"expected features (B, {self.in_features}, h, w), got {tuple(features.shape)}")
         frac = as_fraction(scale)
         if frac <= 0:
             raise ValueError(f"scale must be positive, got {scale!r}")
-        h, w = features.shape[-2:]
+        b, _, h, w = features.shape
         out_h, out_w = sr_size(h, frac), sr_size(w, frac)
         if out_h < 1 or out_w < 1:
             raise ValueError(f"a {h}×{w} input gives an empty output at scale {float(frac)}")
-        p, q = frac.numerator, frac.denominator
-        rows, cols = _axis(out_h, p, q), _axis(out_w, p, q)
-        if path == "auto":
-            path = self.choose_path(features.shape[0], h, w, rows, cols)
-        if path == "phase":
-            return self._phase_forward(features, rows, cols, 1.0 / float(frac))
+        if path not in ("auto",) + PATHS:
+            raise ValueError(f"unknown path {path!r}; use 'auto' or one of {PATHS}")
+        p, q, k = frac.numerator, frac.denominator, self.kernel_size
+        if path == "auto" and modes is None:
+            plan = self.plan(b, h, w, frac)
+            path, modes = plan["path"], plan["modes"]
+        elif path == "auto":
+            path = "phase"
         if path == "hidden":
-            return self._hidden_forward(features, rows, cols, 1.0 / float(frac))
-        raise ValueError(f"unknown path {path!r}; use 'auto', 'phase' or 'hidden'")
+            return self._hidden_forward(features, _layout(h, out_h, p, q, k, "dense"),
+                                        _layout(w, out_w, p, q, k, "dense"), 1.0 / float(frac))
+        if modes is None:
+            modes = self.plan(b, h, w, frac)["modes"]
+        return self._phase_forward(features, _layout(h, out_h, p, q, k, modes[0]),
+                                   _layout(w, out_w, p, q, k, modes[1]), 1.0 / float(frac))
 
-    def estimated_cost(self, batch: int, h: int, w: int, scale: ScaleLike) -> dict:
-        """MAC-equivalent cost of each path for a ``(batch, F, h, w)`` input (for diagnostics)."""
+    def plan(self, batch: int, h: int, w: int, scale: ScaleLike) -> Dict[str, object]:
+        """Cheapest exact path for a ``(batch, F, h, w)`` input.
+
+        Returns ``{"path", "modes", "costs", "terms"}``: ``terms[key]`` are the work counts of
+        :data:`COST_WEIGHTS` and ``costs[key]`` their weighted sum (MAC-equivalents). Phase modes
+        whose per-row-group intermediates (conv outputs, placed kernels) exceed the memory budget
+        are left out; the hidden path always fits.
+        """
         frac = as_fraction(scale)
-        p, q = frac.numerator, frac.denominator
-        rows, cols = _axis(sr_size(h, frac), p, q), _axis(sr_size(w, frac), p, q)
-        return {"phase": self._phase_cost(batch, w, rows, cols), "hidden": self._hidden_cost(batch, h, w, rows, cols)}
-
-    def choose_path(self, batch: int, h: int, w: int, rows: _Axis, cols: _Axis) -> str:
-        """Cheapest exact path under the MAC + call-overhead cost model."""
-        phase, hidden = self._phase_cost(batch, w, rows, cols), self._hidden_cost(batch, h, w, rows, cols)
-        return "phase" if phase <= hidden else "hidden"
-
-    def _phase_cost(self, batch: int, w: int, rows: _Axis, cols: _Axis) -> float:
-        kfc = self.kernel_size ** 2 * self.in_features * self.out_channels
-        conv = batch * rows.n_out * w * cols.n_phases * kfc
-        mlp = rows.n_phases * cols.n_phases * self.hidden * (kfc + 3)
-        return float(conv + mlp + 3 * rows.n_phases * CALL_OVERHEAD_MACS)
-
-    def _hidden_cost(self, batch: int, h: int, w: int, rows: _Axis, cols: _Axis) -> float:
-        hc = (self.hidden + 1) * self.out_channels
-        conv = batch * h * w * hc * self.kernel_size ** 2 * self.in_features
-        per_out = rows.n_out * cols.n_out * (3 * self.hidden + 3 * batch * hc)
-        n_chunks = max(1, rows.n_out * cols.n_out * batch * hc // self._budget(batch, h, w))
-        return float(conv + per_out + 6 * n_chunks * CALL_OVERHEAD_MACS)
+        p, q, k = frac.numerator, frac.denominator, self.kernel_size
+        out_h, out_w = sr_size(h, frac), sr_size(w, frac)
+        fch, c, hid = self.in_features, self.out_channels, self.hidden
+        budget = self._budget(batch, h, w)
+        terms: Dict[object, Dict[str, float]] = {}
+        mlp = float(min(p, out_h) * min(p, out_w) * hid * (k * k * fch * c + 3))
+        rows = {m: _layout(h, out_h, p, q, k, m) for m in MODES}
+        cols = {m: _layout(w, out_w, p, q, k, m) for m in MODES}
+        for (mr, r), (mc, cl) in itertools.product(rows.items(), cols.items()):
+            na, nb = (r.a1 - r.a0).astype(np.float64), (cl.a1 - cl.a0).astype(np.float64)  # no int overflow
+            conv_out = batch * c * na * r.extent * float((nb * cl.extent).sum())  # per row group
+            placed = na * cl.n_phases * c * fch * float(r.window) * float(cl.window)
+            if float((conv_out + placed).max()) > budget:
+                continue
+            r_span, r_fresh = _spans(r)
+            c_span, c_fresh = _spans(cl)
+            # conv2d copies a non-contiguous input first; a gathered or full-length slice is not copied.
+            spans = np.outer(r_span.astype(np.float64), c_span)
+            copied = batch * fch * float(spans[~np.outer(r_fresh, c_fresh)].sum())
+            terms[(mr, mc)] = {
+                "conv_macs": float(conv_out.sum()) * fch * r.window * cl.window,
+                "mlp_macs": mlp,
+                "row_gather": (batch * fch * float(r_span.sum()) * float(cl.padded_length)
+                               if r.stride[0] > r.window else 0.0),
+                "col_gather": (batch * fch * float(r_span.sum()) * float(c_span.sum())
+                               if cl.stride[0] > cl.window else 0.0),
+                "copies": copied,
+                "outputs": float(conv_out.sum() + placed.sum()),
+                "convs": float(r.a0.size * cl.a0.size),
+                "groups": float(r.a0.size),
+            }
+        hc = (hid + 1) * c
+        terms["hidden"] = {
+            "conv_macs": float(batch * h * w * hc * k * k * fch),
+            "pixels": float(out_h * out_w * (hid + batch * hc)),
+            "groups": float(1 + 2 * batch * out_h * out_w * hc // budget),
+        }
+        costs = {key: sum(COST_WEIGHTS[n] * v for n, v in t.items()) for key, t in terms.items()}
+        best = min(costs, key=costs.__getitem__)
+        phase_modes = [m for m in costs if m not in PATHS]
+        fallback = min(phase_modes, key=costs.__getitem__) if phase_modes else ("strided", "strided")
+        return {"path": best if best in PATHS else "phase", "modes": fallback, "costs": costs, "terms": terms}
 
     def _budget(self, batch: int, h: int, w: int) -> int:
         if self.chunk_elements is not None:
@@ -161,85 +286,129 @@ class MetaUpscale(nn.Module):
         return max(batch * self.in_features * h * w, 1 << 18)
 
     # ------------------------------------------------------------------ phase path
-    def _phase_forward(self, x: torch.Tensor, rows: _Axis, cols: _Axis, inv_s: float) -> torch.Tensor:
+    def _raw_kernels(self, rows: _Layout, cols: _Layout, a0: int, a1: int, inv_s: float,
+                     like: torch.Tensor) -> torch.Tensor:
+        """Kernels of row phases ``[a0, a1)`` × all column phases: ``(C, na, nb, F, k, k)``."""
+        k, c, fch, na, nb = self.kernel_size, self.out_channels, self.in_features, a1 - a0, cols.n_phases
+        r_off = torch.as_tensor(rows.offset[a0:a1], dtype=like.dtype, device=like.device)
+        c_off = torch.as_tensor(cols.offset[:nb], dtype=like.dtype, device=like.device)
+        kern = self.kernels(r_off.repeat_interleave(nb), c_off.repeat(na), inv_s)  # (na·nb, C, F, k, k)
+        return kern.reshape(na, nb, c, fch, k, k).permute(2, 0, 1, 3, 4, 5)
+
+    def _phase_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: float) -> torch.Tensor:
         b, _, h, w = x.shape
-        k, c, pad = self.kernel_size, self.out_channels, self.kernel_size // 2
-        pj = cols.n_phases
-        dev, dt = x.device, x.dtype
-        col_off = torch.as_tensor(cols.offset[:pj], dtype=dt, device=dev)
-        # Position of refined column j inside one row-phase conv output viewed as (C, pj, M, w):
-        # channel block b_j = j mod p, LR column r_j.
-        col_phase = torch.as_tensor(np.arange(cols.n_out) % cols.p, device=dev)
-        col_lr = torch.as_tensor(cols.lr_index, device=dev)
-        xp = F.pad(x, (0, 0, pad, pad))  # rows only; columns are padded by conv2d itself
+        k, c, fch, pad = self.kernel_size, self.out_channels, self.in_features, self.kernel_size // 2
+        wr, wc = rows.window, cols.window
+        # Zero padding: k//2 for the border neighbourhoods, plus whatever the last wide window needs.
+        end_r = max(pad, rows.padded_length - rows.n_lr - pad)
+        end_c = max(pad, cols.padded_length - cols.n_lr - pad)
+        xp = F.pad(x, (pad, end_c, pad, end_r))
+        # Predict (and place) every kernel at once when that fits the memory budget: fewer, larger ops.
+        n_kernels, budget = rows.n_phases * cols.n_phases * c * fch, self._budget(b, h, w)
+        raw = self._raw_kernels(rows, cols, 0, rows.n_phases, inv_s, x) if n_kernels * k * k <= budget else None
+        placed = None
+        if raw is not None and n_kernels * wr * wc <= budget:
+            placed = _place(_place(raw, 1, 4, rows.shift, wr), 2, 5, cols.shift, wc)
         out = x.new_empty(b, c, rows.n_out, cols.n_out)
-        for a in range(rows.n_phases):
-            m_count = rows.count(a)
-            base = int(rows.lr_index[a])
-            kern = self.kernels(torch.full_like(col_off, float(rows.offset[a])), col_off, inv_s)  # (pj, C, F, k, k)
-            weight = kern.transpose(0, 1).reshape(c * pj, self.in_features, k, k)
-            band = xp[:, :, base: base + rows.q * (m_count - 1) + k]
-            y = F.conv2d(band, weight, stride=(rows.q, 1), padding=(0, pad))  # (B, C*pj, M, w)
-            index = (col_phase * (m_count * w) + col_lr).unsqueeze(0) + (torch.arange(m_count, device=dev) * w).unsqueeze(1)
-            picked = y.reshape(b, c, pj * m_count * w).index_select(2, index.reshape(-1))
-            out[:, :, a::rows.p] = picked.view(b, c, m_count, cols.n_out)
+        for gr, (out_rows, index) in enumerate(self._phase_index(rows, cols, x.device)):
+            ra0, ra1 = int(rows.a0[gr]), int(rows.a1[gr])
+            kern = placed[:, ra0:ra1] if placed is not None else None
+            if kern is None:
+                kern = raw[:, ra0:ra1] if raw is not None else self._raw_kernels(rows, cols, ra0, ra1, inv_s, x)
+                kern = _place(_place(kern, 1, 4, rows.shift[ra0:ra1], wr), 2, 5, cols.shift, wc)
+            band, rstep = _take(xp, 2, int(rows.start[gr]), int(rows.stride[gr]), int(rows.extent[gr]), wr)
+            pieces: List[torch.Tensor] = []
+            for gc in range(cols.a0.size):
+                ca0, ca1 = int(cols.a0[gc]), int(cols.a1[gc])
+                sub, cstep = _take(band, 3, int(cols.start[gc]), int(cols.stride[gc]), int(cols.extent[gc]), wc)
+                weight = kern[:, :, ca0:ca1].reshape(-1, fch, wr, wc)  # channel (c, row phase, col phase)
+                pieces.append(F.conv2d(sub, weight, stride=(rstep, cstep)).reshape(b, c, -1))
+            flat = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
+            out.index_copy_(2, out_rows, flat.index_select(2, index).view(b, c, out_rows.numel(), cols.n_out))
         return out
+
+    def _phase_index(self, rows: _Layout, cols: _Layout,
+                     device: torch.device) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """Per row group: its refined rows, and the flat position of each of their pixels in the
+        concatenated outputs of the group's convolutions (cached: training repeats shapes)."""
+        key = (rows.n_lr, rows.n_out, cols.n_lr, cols.n_out, rows.p, rows.q, rows.window, cols.window,
+               rows.a0.size, cols.a0.size, str(device))
+        cached = self._index_cache.get(key)
+        if cached is not None:
+            self._index_cache.move_to_end(key)
+            return cached
+        nc = cols.a1 - cols.a0
+        gc = cols.group
+        result = []
+        for gr in range(rows.a0.size):
+            out_rows = np.flatnonzero(rows.group == gr)
+            ext_r = int(rows.extent[gr])
+            sizes = (rows.a1[gr] - rows.a0[gr]) * ext_r * nc * cols.extent
+            col_base = np.r_[0, np.cumsum(sizes)[:-1]]
+            index = (col_base[gc][None, :]
+                     + ((rows.member[out_rows][:, None] * nc[gc][None, :] + cols.member[None, :]) * ext_r
+                        + rows.pos[out_rows][:, None]) * cols.extent[gc][None, :] + cols.pos[None, :])
+            result.append((torch.as_tensor(out_rows, device=device),
+                           torch.as_tensor(index.reshape(-1), device=device)))
+        self._index_cache[key] = result
+        if len(self._index_cache) > 8:
+            self._index_cache.popitem(last=False)
+        return result
 
     # ------------------------------------------------------------------ hidden path
-    def _hidden_weights(self) -> torch.Tensor:
-        """Second MLP layer as conv kernels ``((hidden [+1])·C, F, k, k)``; channel ``h·C + c``.
-
-        The bias of that layer becomes one extra hidden unit whose activation is always 1.
-        """
+    def _hidden_params(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+        """First layer (with an extra always-1 unit carrying the second layer's bias) and the
+        second layer as conv kernels ``(n_hid·C, F, k, k)``, channel ``h·C + c``."""
         k, fch, c = self.kernel_size, self.in_features, self.out_channels
-        lin = self.weight_net[2]
-        wt = lin.weight.view(fch, k, k, c, self.hidden).permute(4, 3, 0, 1, 2).reshape(self.hidden * c, fch, k, k)
-        if lin.bias is not None:
-            wt = torch.cat([wt, lin.bias.view(fch, k, k, c).permute(3, 0, 1, 2)], dim=0)
-        return wt
+        first, last = self.weight_net[0], self.weight_net[2]
+        w1, b1 = first.weight, first.bias
+        w2 = last.weight.view(fch, k, k, c, self.hidden).permute(4, 3, 0, 1, 2).reshape(self.hidden * c, fch, k, k)
+        if last.bias is not None:
+            # relu(0·pos + 1) = 1: the bias becomes one more hidden unit, no separate pass.
+            w1 = torch.cat([w1, w1.new_zeros(1, 3)])
+            b1 = torch.cat([b1 if b1 is not None else w1.new_zeros(self.hidden), w1.new_ones(1)])
+            w2 = torch.cat([w2, last.bias.view(fch, k, k, c).permute(3, 0, 1, 2)])
+        return w1, b1, w2
 
-    def _hidden_forward(self, x: torch.Tensor, rows: _Axis, cols: _Axis, inv_s: float) -> torch.Tensor:
+    def _hidden_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: float) -> torch.Tensor:
         b, fch, h, w = x.shape
-        k, c, pad = self.kernel_size, self.out_channels, self.kernel_size // 2
+        c, pad = self.out_channels, self.kernel_size // 2
         dev, dt = x.device, x.dtype
-        wt = self._hidden_weights()
-        n_hid = wt.shape[0] // c
-        has_one = self.weight_net[2].bias is not None
+        w1, b1, w2 = self._hidden_params()
+        n_hid, bc, n_cols = w1.shape[0], b * c, cols.n_out
         budget = self._budget(b, h, w)
-        band_rows = max(1, budget // (b * n_hid * c * w))
-        chunk_rows = max(1, budget // (b * n_hid * c * cols.n_out))
+        band_rows = max(1, budget // (n_hid * bc * w))
+        chunk_rows = max(1, budget // (2 * n_hid * max(bc, 2) * n_cols))
         col_lr = torch.as_tensor(cols.lr_index, device=dev)
-        col_off = torch.as_tensor(cols.offset, dtype=dt, device=dev)
-        row_lr = rows.lr_index
-        out = x.new_empty(b, c, rows.n_out, cols.n_out)
-        first = self.weight_net[0]
-        r0 = 0
-        while r0 < h:
+        # The first layer is affine in (R_i, R_j, 1/s): split it into a row term and a column term
+        # so that each refined pixel's hidden vector is one broadcast add + ReLU.
+        col_term = torch.as_tensor(cols.offset, dtype=dt, device=dev)[:, None] * w1[:, 1]  # (W, n_hid)
+        row_bias = w1[:, 2] * inv_s + (b1 if b1 is not None else 0)
+        pieces: List[torch.Tensor] = []
+        for r0 in range(0, h, band_rows):
             r1 = min(h, r0 + band_rows)
-            i0, i1 = np.searchsorted(row_lr, [r0, r1])  # refined rows whose LR row is in [r0, r1)
-            if i1 > i0:
-                lo, hi = max(0, r0 - pad), min(h, r1 + pad)
-                band = F.pad(x[:, :, lo:hi], (0, 0, pad - (r0 - lo), pad - (hi - r1)))
-                proj = F.conv2d(band, wt, padding=(0, pad)).view(b, n_hid, c, r1 - r0, w)
-                for ia in range(int(i0), int(i1), chunk_rows):
-                    ib = min(int(i1), ia + chunk_rows)
-                    n = ib - ia
-                    rr = torch.as_tensor(row_lr[ia:ib] - r0, device=dev)
-                    g = proj.index_select(3, rr).index_select(4, col_lr)  # (B, n_hid, C, n, W)
-                    r_off = torch.as_tensor(rows.offset[ia:ib], dtype=dt, device=dev)
-                    pos = torch.stack(_grid(r_off, col_off, inv_s), dim=-1)  # (n, W, 3)
-                    hid = torch.relu(first(pos))  # (n, W, hidden)
-                    if has_one:
-                        hid = torch.cat([hid, hid.new_ones(n, cols.n_out, 1)], dim=-1)
-                    out[:, :, ia:ib] = torch.einsum("bhcij,ijh->bcij", g, hid)
-            r0 = r1
-        return out
+            i0, i1 = (int(v) for v in np.searchsorted(rows.lr_index, [r0, r1]))  # rows with r_i in [r0, r1)
+            if i1 == i0:
+                continue
+            lo, hi = max(0, r0 - pad), min(h, r1 + pad)
+            band = F.pad(x[:, :, lo:hi], (pad, pad, pad - (r0 - lo), pad - (hi - r1)))
+            # One row per LR pixel holding its n_hid·B·C projections: gathering is a row copy.
+            proj = F.conv2d(band, w2).view(b, n_hid, c, r1 - r0, w).permute(3, 4, 1, 0, 2)
+            table = proj.reshape((r1 - r0) * w, n_hid * bc)
+            for ia in range(i0, i1, chunk_rows):
+                ib = min(i1, ia + chunk_rows)
+                n = ib - ia
+                rr = torch.as_tensor(rows.lr_index[ia:ib] - r0, device=dev)
+                g = F.embedding((rr[:, None] * w + col_lr[None, :]).reshape(-1), table).view(n * n_cols, n_hid, bc)
+                r_off = torch.as_tensor(rows.offset[ia:ib], dtype=dt, device=dev)
+                row_term = r_off[:, None] * w1[:, 0] + row_bias  # (n, n_hid)
+                hid = (row_term[:, None, :] + col_term[None, :, :]).relu_().view(n * n_cols, n_hid)
+                if bc == 1:
+                    y = torch.linalg.vecdot(hid, g.view(n * n_cols, n_hid)).unsqueeze(1)
+                else:
+                    y = torch.bmm(hid.unsqueeze(1), g).squeeze(1)  # (n·W, B·C)
+                pieces.append(y.view(n, n_cols, b, c))
+        return torch.cat(pieces, dim=0).permute(2, 3, 0, 1).contiguous()
 
 
-def _grid(r_off: torch.Tensor, c_off: torch.Tensor, inv_s: float) -> tuple:
-    """``(n, W)`` grids of row offset, column offset and ``1/s``."""
-    n, m = r_off.numel(), c_off.numel()
-    return (r_off.view(n, 1).expand(n, m), c_off.view(1, m).expand(n, m), r_off.new_full((n, m), inv_s))
-
-
-__all__ = ["MetaUpscale", "CALL_OVERHEAD_MACS"]
+__all__ = ["MetaUpscale", "MODES", "PATHS", "COST_WEIGHTS"]

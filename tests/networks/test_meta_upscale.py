@@ -13,6 +13,18 @@ from autosr.scales import as_fraction, sr_size
 SCALES = [1.1, 1.5, 2, 2.3, 2.5, 2.7, 3.3, 3.7, 4, math.pi]
 
 
+def all_paths(m: MetaUpscale, x: torch.Tensor, scale):
+    """``(path, modes)`` for auto, hidden and every phase-mode pair the planner considers feasible."""
+    b, _, h, w = x.shape
+    saved, m.chunk_elements = m.chunk_elements, None  # feasibility under the default memory budget
+    try:
+        feasible = [key for key in m.plan(b, h, w, scale)["costs"] if isinstance(key, tuple)]
+    finally:
+        m.chunk_elements = saved
+    assert ("strided", "strided") in feasible or scale == math.pi
+    return [("auto", None), ("hidden", None)] + [("phase", modes) for modes in feasible]
+
+
 def reference_meta_upscale(module: MetaUpscale, feats: torch.Tensor, scale) -> torch.Tensor:
     """Obviously-correct eqs. 8–11: one MLP evaluation and one k×k×F dot product per output pixel.
 
@@ -60,10 +72,10 @@ def test_matches_reference(scale, channels):
     x = torch.randn(2, 8, 7, 9, dtype=torch.float64)
     ref = reference_meta_upscale(m, x, scale)
     with torch.no_grad():
-        for path in ("auto", "phase", "hidden"):
-            y = m(x, scale, path=path)
+        for path, modes in all_paths(m, x, scale):
+            y = m(x, scale, path=path, modes=modes)
             assert y.shape == ref.shape
-            assert (y - ref).abs().max().item() <= 1e-10, path
+            assert (y - ref).abs().max().item() <= 1e-10, (path, modes)
 
 
 @pytest.mark.parametrize("scale", [1.5, 2.7, 3.3, math.pi])
@@ -74,8 +86,8 @@ def test_float32_and_small_chunks(scale):
     m32 = m.float()
     m32.chunk_elements = 1000  # forces many bands and row chunks in the hidden path
     with torch.no_grad():
-        for path in ("phase", "hidden"):
-            assert (m32(x.float(), scale, path=path) - ref).abs().max().item() <= 1e-5
+        for path, modes in all_paths(m32, x, scale):
+            assert (m32(x.float(), scale, path=path, modes=modes) - ref).abs().max().item() <= 1e-5, (path, modes)
 
 
 @pytest.mark.parametrize("scale", [3.3, 3.7, math.pi])
@@ -85,26 +97,29 @@ def test_input_smaller_than_one_period(scale):
     x = torch.randn(1, 4, 3, 2, dtype=torch.float64)
     ref = reference_meta_upscale(m, x, scale)
     with torch.no_grad():
-        for path in ("phase", "hidden"):
-            assert (m(x, scale, path=path) - ref).abs().max().item() <= 1e-10
+        for path, modes in all_paths(m, x, scale):
+            assert (m(x, scale, path=path, modes=modes) - ref).abs().max().item() <= 1e-10, (path, modes)
 
 
-@pytest.mark.parametrize("path", ["phase", "hidden"])
-def test_gradients_flow(path):
+def test_gradients_flow():
     m = _module(4, 2, seed=3)
     x = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
-    m(x, 2.3, path=path).square().sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    for name, p in m.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    for path, modes in all_paths(m, x, 2.3):
+        m.zero_grad()
+        x.grad = None
+        m(x, 2.3, path=path, modes=modes).square().sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+        for name, p in m.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, (name, path, modes)
 
 
 def test_gradients_match_reference():
     m = _module(4, 1, seed=4)
     x = torch.randn(1, 4, 4, 5, dtype=torch.float64, requires_grad=True)
     grads = []
-    for fn in (lambda: reference_meta_upscale(m, x, 2.5), lambda: m(x, 2.5, path="phase"),
-               lambda: m(x, 2.5, path="hidden")):
+    fns = [lambda: reference_meta_upscale(m, x, 2.5)]
+    fns += [lambda path=path, modes=modes: m(x, 2.5, path=path, modes=modes) for path, modes in all_paths(m, x, 2.5)]
+    for fn in fns:
         m.zero_grad()
         x.grad = None
         (fn() * torch.linspace(-1, 1, 10 * 12, dtype=torch.float64).view(1, 1, 10, 12)).sum().backward()
@@ -123,16 +138,11 @@ def test_output_size_exact(h, scale, expected):
     assert y.shape == (1, 1, expected, sr_size(3, scale))
 
 
-def test_auto_path_choice():
+def test_auto_plan():
     m = MetaUpscale(in_features=64, out_channels=1)
-    assert m.choose_path(1, 128, 128, *_axes(128, 128, 2)) == "phase"
-    assert m.choose_path(1, 128, 128, *_axes(128, 128, math.pi)) == "hidden"
-
-
-def _axes(h: int, w: int, scale):
-    from autosr.networks.meta_upscale import _axis
-    f = as_fraction(scale)
-    return _axis(sr_size(h, f), f.numerator, f.denominator), _axis(sr_size(w, f), f.numerator, f.denominator)
+    assert m.plan(1, 128, 128, 2)["path"] == "phase"
+    assert m.plan(1, 128, 128, 3.3)["path"] == "phase"
+    assert m.plan(1, 128, 128, math.pi)["path"] == "hidden"
 
 
 def test_rejects_bad_input():

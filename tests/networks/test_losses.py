@@ -1,0 +1,61 @@
+"""L1 and WGAN-GP losses."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autosr.losses import L1Loss, WGANGPLoss, critic_loss, generator_adversarial_loss, gradient_penalty
+from autosr.networks import WGANCritic
+
+
+class LinearCritic(nn.Module):
+    """D(x) = <w, x> with ‖w‖₂ = 1: its input gradient has norm exactly 1 everywhere."""
+
+    def __init__(self, shape):
+        super().__init__()
+        w = torch.randn(shape)
+        self.w = nn.Parameter(w / w.norm())
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1)
+
+
+def test_l1():
+    a, b = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)
+    assert L1Loss()(a, b).item() == 0.5
+    assert L1Loss(loss_weight=2.0)(a, b).item() == 1.0
+
+
+def test_gradient_penalty_zero_for_unit_gradient_critic():
+    torch.manual_seed(0)
+    critic = LinearCritic((1, 8, 8))
+    real, fake = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    assert gradient_penalty(critic, real, fake).item() < 1e-10
+    expected = critic(fake).mean() - critic(real).mean()
+    assert torch.allclose(critic_loss(critic, real, fake, gp_weight=10.0), expected, atol=1e-6)
+    assert torch.allclose(generator_adversarial_loss(critic, fake), -critic(fake).mean())
+
+
+def test_gradient_penalty_positive_for_scaled_critic():
+    critic = LinearCritic((1, 8, 8))
+    with torch.no_grad():
+        critic.w.mul_(3.0)  # gradient norm 3 → penalty (3 − 1)² = 4
+    gp = gradient_penalty(critic, torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8))
+    assert abs(gp.item() - 4.0) < 1e-4
+
+
+def test_losses_finite_and_trainable_with_real_critic():
+    torch.manual_seed(0)
+    critic = WGANCritic(1, num_blocks=2, base_width=4, head_width=8)
+    real = torch.rand(3, 1, 16, 16)
+    fake = torch.rand(3, 1, 16, 16, requires_grad=True)
+    d = critic_loss(critic, real, fake)
+    assert torch.isfinite(d)
+    d.backward()  # double backward through the critic (gradient penalty)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in critic.parameters())
+    assert fake.grad is None  # the critic loss never trains the generator
+    critic.zero_grad()
+    g = WGANGPLoss(loss_weight=0.001)(critic, fake)
+    g.backward()
+    assert torch.isfinite(g) and fake.grad is not None and torch.isfinite(fake.grad).all()
+    assert torch.isfinite(WGANGPLoss().critic_objective(critic, real, fake))
