@@ -1,0 +1,365 @@
+"""``DefaultPlanner``: turns a dataset fingerprint into ``autosrPlans.json`` (documentation/plans.md).
+
+One method per decision, each returning its plans section with a short ``why``; subclass and
+override one method to change one decision (see ``documentation/plans.md``). Knobs are class
+attributes. Hand edits of an earlier plans file are applied stage by stage (so a hand-set slicing
+axis changes the patch planned after it), checked against the data, and reverted with a warning
+when invalid.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from autosr.cropping import crop_box
+from autosr.errors import AutoSRError
+from autosr.normalization import SCHEMES, default_channel_plan
+from autosr.plans import Configuration, PlansError, ScalePlan, TrainingConfig
+from autosr.planners import cost_model as cm
+from autosr.preprocessing.replan import dotted, set_path
+from autosr.scales import lr_size
+
+logger = logging.getLogger(__name__)
+Problem = Tuple[Tuple[Any, ...], str]
+
+
+class PlanningError(AutoSRError):
+    """The dataset cannot be planned (e.g. slices too small); the message says what to do."""
+
+
+def _default_sigma(kernel_size: int) -> float:
+    """OpenCV's σ for a k×k Gaussian (= autosr.degradation.default_sigma, without importing torch)."""
+    return 0.3 * ((kernel_size - 1) * 0.5 - 1) + 0.8 if kernel_size > 1 else 0.0
+
+
+def _fmt(values) -> str:
+    return "×".join(f"{v:g}" for v in values)
+
+
+class DefaultPlanner:
+    """Plans the paper's configuration ``2d`` and a short CPU configuration ``2d_cpu``."""
+
+    plans_name = "autosrPlans"
+    data_identifier = "autosrPlans_2d"
+    paper_patch = 96                 # MIASSR §4.3
+    paper_batch = 16
+    min_lr_patch = 12                # px; ⌊P / s_max⌋ must stay ≥ this
+    scale_max = 4.0                  # MIASSR trains and tests on (1, 4]
+    min_scale_max = 2.0              # below ×2 a model is not worth planning: the dataset is rejected
+    scale_step = 0.05
+    scale_sampling = "grid"
+    inplane_margin = 4               # px of background kept around the foreground in-plane
+    default_gpu_memory_gb = 8.0
+    cpu_memory_gb = 4.0
+    cpu = dict(cm.CPU_CONFIG)
+
+    def __init__(self, fingerprint: Mapping[str, Any], gpu_memory_target: Optional[float] = None) -> None:
+        self.fp = fingerprint
+        self.gpu_memory_gb = float(gpu_memory_target) if gpu_memory_target else self.default_gpu_memory_gb
+        self.num_channels = len(fingerprint["channel_names"])
+        self.cases: Dict[str, Any] = dict(fingerprint["cases"])
+        self._edits: Dict[Tuple[Any, ...], Any] = {}
+
+    @property
+    def min_patch(self) -> int:
+        return math.ceil(self.min_lr_patch * self.min_scale_max)
+
+    def configuration_names(self) -> List[str]:
+        return ["2d", "2d_cpu"]
+
+    # -- the whole plan ------------------------------------------------------------------
+    def plan(self, edits: Optional[Mapping[Tuple[Any, ...], Any]] = None) -> Dict[str, Any]:
+        """Fresh plans with hand ``edits`` (path → value) applied where still valid."""
+        self._edits = dict(edits or {})
+        for _ in range(10):
+            try:
+                raw = self._plan_once()
+            except PlanningError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                if not self._edits:
+                    raise
+                # an edit of the wrong type broke a later decision: keep none rather than guess which
+                logger.warning("Your edits of the plans could not be applied (%s: %s); re-planned without "
+                               "them: %s", type(exc).__name__, exc, ", ".join(dotted(p) for p in self._edits))
+                self._edits = {}
+                continue
+            problems = self.check(raw)
+            if not problems:
+                return json.loads(json.dumps(raw))         # JSON-native (lists, not tuples), as on disk
+            bad = [p for p in self._edits if any(p[:len(prefix)] == prefix or prefix[:len(p)] == p
+                                                 for prefix, _ in problems)]
+            if not bad:
+                raise PlanningError("the planner produced invalid plans: " + "; ".join(m for _, m in problems))
+            for p in bad:
+                logger.warning("Your edit %s = %r is no longer valid (%s); re-planned instead", dotted(p),
+                               self._edits.pop(p), "; ".join(m for prefix, m in problems if p[:len(prefix)] == prefix
+                                                              or prefix[:len(p)] == p))
+        raise PlanningError("could not reconcile the hand edits with the data; re-plan with --clean")
+
+    def _apply(self, prefix: Tuple[Any, ...], section: Any) -> Any:
+        """Apply the hand edits under ``prefix`` to ``section`` and say so in its ``why``."""
+        applied = []
+        for path, value in self._edits.items():
+            if path[:len(prefix)] == prefix and len(path) > len(prefix):
+                if set_path(section, path[len(prefix):], value):
+                    applied.append(f"{dotted(path[len(prefix):])}={value!r}")
+        if applied and isinstance(section, dict):
+            section["why"] = (section.get("why", "") + " Kept from your edit: " + ", ".join(applied) + ".").strip()
+        return section
+
+    def _plan_once(self) -> Dict[str, Any]:
+        raw: Dict[str, Any] = {"dataset_name": self.fp["dataset_name"], "plans_name": self.plans_name,
+                               "planner": type(self).__name__, "channel_names": list(self.fp["channel_names"]),
+                               "modalities": list(self.fp["modalities"])}
+        raw["slicing"] = self._apply(("slicing",), self.plan_slicing())
+        raw["crop"] = self._apply(("crop",), self.plan_crop(int(raw["slicing"]["axis"])))
+        norm = self.plan_normalization()
+        for c, entry in enumerate(norm):
+            self._apply(("normalization", c), entry)
+        raw["normalization"] = norm
+        raw["configurations"] = {n: self.plan_configuration(n, raw) for n in self.configuration_names()}
+        return raw
+
+    def plan_configuration(self, name: str, raw: Mapping[str, Any]) -> Dict[str, Any]:
+        pre = ("configurations", name)
+        network = self._apply(pre + ("network",), self.plan_network(name))
+        patch = self._apply(pre + ("patch",), self.plan_patch(name, raw, network))
+        step = self.scale_step if name == "2d" else self.cpu["scale_step"]
+        scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step))
+        conf = {"data_identifier": self.data_identifier, "patch": patch, "scales": scales,
+                "degradation": self._apply(pre + ("degradation",), self.plan_degradation()),
+                "network": network,
+                "critic": self._apply(pre + ("critic",), self.plan_critic(name)),
+                "training": self._apply(pre + ("training",), self.plan_training(name, patch, network, scales))}
+        conf["why"] = ("the MIASSR paper's set-up (§4.3), sized to this dataset" if name == "2d" else
+                       f"a short run for CPU-only machines (≈{self.cpu['minutes']:g} min), same data as 2d")
+        return conf
+
+    # -- decisions ---------------------------------------------------------------------------
+    def plan_slicing(self) -> Dict[str, Any]:
+        fp = self.fp
+        if fp["ndim"] == 2:
+            return {"axis": 0, "why": "2D images: each image is one slice"}
+        med_shape, med_sp = fp["shape"]["median"], fp["spacing"]["median"]
+        sp = ", ".join(f"{v:g}" for v in med_sp)
+        singleton = [a for a, n in enumerate(med_shape) if n == 1]
+        if singleton:
+            return {"axis": singleton[0], "why": f"the images are single slices along array axis {singleton[0]}"}
+        if fp["through_plane_axis"] is not None:
+            a = int(fp["through_plane_axis"])
+            inplane = max(v for k, v in enumerate(med_sp) if k != a)
+            return {"axis": a, "why": f"median spacing ({sp}) mm in array order: axis {a} is "
+                                      f"{med_sp[a] / inplane:.1f}× coarser than in-plane, so slices are taken "
+                                      f"orthogonal to it and SR refines the finer in-plane grid"}
+        if fp.get("acquisition_axis") is not None:
+            a = int(fp["acquisition_axis"])
+            return {"axis": a, "why": f"near-isotropic spacing ({sp}) mm; the NIfTI header names array axis {a} "
+                                      f"as the acquisition (slice) axis"}
+        return {"axis": 0, "why": f"near-isotropic spacing ({sp}) mm and no acquisition axis in the headers: "
+                                  f"the last image axis (NIfTI k / ITK z, array axis 0), along which volumes are stacked"}
+
+    def plan_crop(self, axis: int) -> Dict[str, Any]:
+        m = self.inplane_margin
+        margin = [0 if k == axis else m for k in range(3)]
+        return {"margin": margin, "why": f"crop box = foreground bounding box + {m} px in-plane (background context "
+                                         f"for the 3×3 blur and the border of patches), + 0 along the slicing axis "
+                                         f"(slices without foreground carry nothing to learn); clamped to the image, "
+                                         f"so no foreground voxel is ever removed"}
+
+    def plan_normalization(self) -> List[Dict[str, Any]]:
+        out = []
+        for c, (name, modality) in enumerate(zip(self.fp["channel_names"], self.fp["modalities"])):
+            entry = default_channel_plan(modality)
+            if modality == "CT":
+                st = self.fp["intensity"][c]
+                entry["lower"], entry["upper"] = round(st["percentile_00_5"], 2), round(st["percentile_99_5"], 2)
+                entry["why"] = (f"channel {name!r} is CT: one HU window for the dataset, the 0.5–99.5 percentiles of the "
+                                f"foreground ([{entry['lower']:g}, {entry['upper']:g}] HU), clipped then scaled to [0, 1]")
+            else:
+                entry["why"] = (f"channel {name!r} is MR (no absolute unit): per case, from the background level to "
+                                f"the 99.5th foreground percentile, clipped then scaled to [0, 1]")
+            out.append(entry)
+        return out
+
+    def slice_sizes(self, axis: int, margin: List[int]) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+        """In-plane (H, W) of every case after cropping, of the full image, and the case names."""
+        names = sorted(self.cases)
+        cropped, full = [], []
+        for n in names:
+            info = self.cases[n]
+            shape = info["shape"]
+            marg = margin[-len(shape):] if len(shape) == 2 else margin
+            box = crop_box(shape, info["foreground_bbox"], marg)
+            keep = [k for k in range(len(shape)) if len(shape) == 2 or k != axis]
+            cropped.append([box[k][1] - box[k][0] for k in keep])
+            full.append([shape[k] for k in keep])
+        return np.asarray(cropped), np.asarray(full), names
+
+    def _batch(self, patch: int, network: Mapping[str, Any], budget_gb: float, fixed_gb: float, cap: int) -> int:
+        per = cm.memory_per_sample_gb(patch, int(network["width"]), int(network["depth"]), self.num_channels)
+        return min(cap, int((budget_gb - fixed_gb) // per))
+
+    def plan_patch(self, name: str, raw: Mapping[str, Any], network: Mapping[str, Any]) -> Dict[str, Any]:
+        cropped, full, names = self.slice_sizes(int(raw["slicing"]["axis"]), list(raw["crop"]["margin"]))
+        smallest = full.min(1)
+        if smallest.min() < self.min_patch:
+            small = [f"{names[i]} ({_fmt(full[i])} px)" for i in np.flatnonzero(smallest < self.min_patch)]
+            raise PlanningError(f"case(s) {', '.join(small)} are smaller than the minimum patch of {self.min_patch}×"
+                                f"{self.min_patch} px (an LR patch of ≥ {self.min_lr_patch} px at scale "
+                                f"{self.min_scale_max:g}); remove them from imagesTr or use larger images")
+        med = np.median(cropped, 0)
+        p_med, p_img = int(med.min()), int(smallest.min())
+        if p_med < self.min_patch:
+            raise PlanningError(f"the median cropped slice ({_fmt(med)} px) is smaller than the minimum patch "
+                                f"{self.min_patch} px; AutoSR needs larger slices")
+        cpu = name != "2d"
+        budget = self.cpu["patch"] if cpu else self.paper_patch
+        size = min(budget, p_med, p_img)
+        why = [f"HR patch {size}×{size}: min of the compute budget {budget} px"
+               + (" (paper: 96)" if not cpu else " (CPU run)") + f", the median cropped slice {_fmt(med)} px"
+               + f" and the smallest image side {p_img} px (case {names[int(np.argmin(smallest))]})"]
+        mem_gb, fixed, cap = ((self.cpu_memory_gb, cm.FIXED_CPU_GB, self.cpu["batch"]) if cpu
+                              else (self.gpu_memory_gb, cm.FIXED_GPU_GB, self.paper_batch))
+        batch = self._batch(size, network, mem_gb, fixed, cap)
+        while batch < 2 and size - 8 >= self.min_patch:
+            size -= 8
+            batch = self._batch(size, network, mem_gb, fixed, cap)
+            why.append(f"reduced to {size} px to fit 2 samples in memory")
+        batch = max(1, batch)
+        est = cm.memory_per_sample_gb(size, int(network["width"]), int(network["depth"]), self.num_channels)
+        why.append(f"batch {batch}: {'the CPU run' if cpu else 'the paper'}'s {cap}, capped by a "
+                   f"{mem_gb:g} GB {'CPU memory' if cpu else 'GPU memory target (--gpu_memory_target)'} at an "
+                   f"estimated {est:.2f} GB per sample + {fixed:g} GB fixed")
+        return {"size": [size, size], "batch_size": batch, "min_lr_patch": self.min_lr_patch, "why": "; ".join(why)}
+
+    def plan_scales(self, patch: int, step: Optional[float] = None) -> Dict[str, Any]:
+        step = self.scale_step if step is None else step
+        grid = ScalePlan(max=self.scale_max, sampling="grid", step=step).values()
+        ok = [s for s in grid if lr_size(patch, str(round(s, 6))) >= self.min_lr_patch]
+        s_max = round(max(ok), 6) if ok else self.min_scale_max
+        why = (f"scales (1, {s_max:g}] on a grid of step {step:g} ({len(ok)} scales; the reference code "
+               f"trained on 30 fixed ones), one drawn per batch; grid scales are short fractions, for which the "
+               f"Meta-Upscale is exact and fast" + (" (a coarser grid on CPU: cost grows with the fraction's "
+                                                    "numerator)" if step != self.scale_step else ""))
+        if s_max < self.scale_max:
+            why += (f". s_max reduced from {self.scale_max:g}: the {patch}-px patch gives an LR patch "
+                    f"⌊{patch}/{self.scale_max:g}⌋ = {lr_size(patch, self.scale_max)} px < the minimum "
+                    f"{self.min_lr_patch} px (slices are small)")
+        return {"max": s_max, "sampling": self.scale_sampling, "step": step, "why": why}
+
+    def paired_scales(self) -> List[float]:
+        """In-plane LR/HR spacing ratios of the paired cases (empty when not paired)."""
+        axis = int(self.plan_slicing()["axis"])
+        out = []
+        for info in self.cases.values():
+            if info.get("lowres"):
+                lr_sp, hr_sp = info["lowres"]["spacing"], info["spacing"]
+                out += [lr_sp[k] / hr_sp[k] for k in range(len(hr_sp)) if len(hr_sp) == 2 or k != axis]
+        return out
+
+    def plan_degradation(self) -> Dict[str, Any]:
+        sigma = round(_default_sigma(3), 4)
+        base = {"mode": "synthetic", "kernel_size": 3, "sigma": sigma, "noise_std": 0.0, "antialias": False}
+        if self.fp.get("paired"):
+            r = self.paired_scales()
+            return dict(base, mode="paired", why=f"lowresTr holds real LR scans (MESR): training pairs are those "
+                        f"scans (in-plane scale {min(r):.3g}–{max(r):.3g}) instead of eq. 1; the blur settings "
+                        f"apply only to validation at other scales")
+        return dict(base, why=f"MIASSR eq. 1: 3×3 Gaussian blur (σ = {sigma:g}, OpenCV's default for 3×3) then "
+                              f"bicubic downsampling by s; noise off (the papers add none)")
+
+    def plan_network(self, name: str) -> Dict[str, Any]:
+        if name == "2d":
+            return {"name": "MetaSR", "in_channels": self.num_channels, "width": 64, "depth": 16, "res_scale": 1.0,
+                    "mlp_hidden": 256, "bias": True, "upsample_skip": "none",
+                    "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256"}
+        c = self.cpu
+        return {"name": "MetaSR", "in_channels": self.num_channels, "width": c["width"], "depth": c["depth"],
+                "res_scale": 1.0, "mlp_hidden": c["mlp_hidden"], "bias": True, "upsample_skip": c["upsample_skip"],
+                "why": f"smaller body (width {c['width']}, depth {c['depth']}) for CPU speed; a bicubic skip makes the "
+                       f"untrained model equal bicubic, so a short run learns only the residual"}
+
+    def plan_critic(self, name: str) -> Dict[str, Any]:
+        if name == "2d":
+            return {"name": "WGANCritic", "in_channels": self.num_channels, "num_blocks": 7, "base_width": 64,
+                    "why": "MIASSR/SRGAN critic: 7 down-sampling blocks, no batch norm"}
+        return {"name": "WGANCritic", "in_channels": self.num_channels, "num_blocks": self.cpu["critic_blocks"],
+                "base_width": self.cpu["critic_width"], "why": "a lighter critic for the short GAN phase on CPU"}
+
+    def plan_training(self, name: str, patch: Mapping[str, Any], network: Mapping[str, Any],
+                      scales: Mapping[str, Any]) -> Dict[str, Any]:
+        t = dataclasses.asdict(TrainingConfig())
+        s_max = float(scales["max"])
+        vals = [v for v in t["val_scales"] if v <= s_max + 1e-9]
+        t["val_scales"] = vals + ([s_max] if not vals or vals[-1] < s_max else [])
+        if name == "2d":
+            t["why"] = ("MIASSR §4.3: 1e5 L1 warm-up steps then 1e5 GAN steps (λ=1, γ=0.001, η=0.006), Adam 1e-4 "
+                        "halved every 5e4, losses above 1e8 discarded; validation scales ≤ s_max")
+            return t
+        c = self.cpu
+        grid = ScalePlan(max=s_max, sampling="grid", step=float(scales.get("step", self.scale_step))).values()
+        p, b = int(min(patch["size"])), int(patch["batch_size"])
+        step_s = cm.cpu_step_seconds(p, b, int(network["width"]), int(network["depth"]), self.num_channels, grid)
+        train_s = c["minutes"] * 60.0 * (1.0 - c["validation_fraction"])
+        warm = max(10, int(train_s * (1 - c["gan_fraction"]) / step_s) // 10 * 10)
+        gan = max(10, int(train_s * c["gan_fraction"] / (cm.GAN_STEP_FACTOR * step_s)) // 10 * 10)
+        t.update(warmup_steps=warm, gan_steps=gan, lr=c["lr"], critic_lr=c["lr"], lr_halve_every=max(10, warm // 2),
+                 perceptual="auto", val_every=c["val_every"], checkpoint_every=c["val_every"],
+                 val_max_slices=c["val_max_slices"], num_workers=c["num_workers"])
+        total = (warm + cm.GAN_STEP_FACTOR * gan) * step_s / (1.0 - c["validation_fraction"])
+        t["why"] = (f"≈{total / 60:.0f} min on a 2-core CPU: {warm} L1 warm-up + {gan} GAN steps at an estimated "
+                    f"{step_s:.2f} s per L1 step ({cm.CPU_SECONDS_PER_GMAC:g} s/GMAC, planners/cost_model.py), GAN steps "
+                    f"{cm.GAN_STEP_FACTOR:g}× dearer, {c['validation_fraction']:.0%} for validation; lr {c['lr']:g} "
+                    f"halved every {max(10, warm // 2)} steps; perceptual loss only if VGG weights are available")
+        return t
+
+    # -- validity (hand edits) ---------------------------------------------------------------
+    def check(self, raw: Mapping[str, Any]) -> List[Problem]:
+        """Problems of ``raw`` against the data, each with the plans path it concerns."""
+        axis = raw["slicing"].get("axis")
+        if not isinstance(axis, int) or not 0 <= axis < 3 or (self.fp["ndim"] == 2 and axis != 0):
+            return [(("slicing",), f"slicing.axis must be an array axis 0-2 (0 for 2D images), got {axis!r}")]
+        margin = raw["crop"].get("margin")
+        if not (isinstance(margin, list) and len(margin) == 3 and all(isinstance(m, int) and m >= 0 for m in margin)):
+            return [(("crop",), f"crop.margin must be 3 non-negative integers (one per array axis), got {margin!r}")]
+        problems: List[Problem] = []
+        norm = raw["normalization"]
+        if not isinstance(norm, list) or len(norm) != self.num_channels:
+            return [(("normalization",), f"normalization must list {self.num_channels} channel entries")]
+        for c, e in enumerate(norm):
+            lo, up = e.get("lower"), e.get("upper")
+            if e.get("scheme") not in SCHEMES:
+                problems.append((("normalization", c), f"scheme must be one of {', '.join(SCHEMES)}"))
+            elif e["scheme"] == "CT" and (lo is None or up is None):
+                problems.append((("normalization", c), "a CT channel needs numeric lower and upper (HU)"))
+            elif lo is not None and up is not None and not float(up) > float(lo):
+                problems.append((("normalization", c), f"upper ({up}) must exceed lower ({lo})"))
+        cropped, full, _ = self.slice_sizes(axis, margin)
+        med, smallest = np.median(cropped, 0), full.min(0)
+        for name, d in raw["configurations"].items():
+            pre = ("configurations", name)
+            try:
+                conf = Configuration.from_dict(name, d, "plans")
+            except PlansError as exc:
+                problems.append((pre, str(exc)))
+                continue
+            size = list(conf.patch.size)
+            if len(size) != 2 or any(s > m for s, m in zip(size, med)) or any(s > m for s, m in zip(size, smallest)):
+                problems.append((pre + ("patch",), f"patch {size} exceeds the median cropped slice {_fmt(med)} "
+                                                   f"or the smallest image {_fmt(smallest)}"))
+            if conf.patch.batch_size < 1:
+                problems.append((pre + ("patch",), "batch_size must be ≥ 1"))
+            s = conf.scales
+            if s.sampling not in ("grid", "uniform") or not s.max > 1 or not s.step > 0 or \
+                    (size and lr_size(min(size), str(s.max)) < conf.patch.min_lr_patch):
+                problems.append((pre + ("scales",), f"scales must have max > 1 with ⌊P/max⌋ ≥ min_lr_patch "
+                                                    f"({conf.patch.min_lr_patch}), sampling grid|uniform, step > 0"))
+            if any(v > s.max + 1e-9 for v in conf.training.val_scales):
+                problems.append((pre + ("training", "val_scales"), f"validation scales must be ≤ scales.max {s.max:g}"))
+        return problems

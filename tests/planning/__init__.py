@@ -1,0 +1,1 @@
+"""Tests of fingerprinting, planning and preprocessing (issue 3)."""
