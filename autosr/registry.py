@@ -14,7 +14,11 @@ is what a user who mistyped ``--network`` or a plans key needs to see.
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.util
 import inspect
+import sys
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -56,7 +60,13 @@ class Registry:
         return f"Registry({self.kind!r}, {self.names()})"
 
     def get(self, name: str) -> Callable[..., Any]:
-        """The registered object for ``name``; ``KeyError`` listing valid names otherwise."""
+        """The registered object for ``name``; ``KeyError`` listing valid names otherwise.
+
+        ``module:Name`` or ``path/to/file.py:Name`` imports an object from outside AutoSR, so
+        plans can name a user's network without editing the package.
+        """
+        if is_import_spec(name):
+            return import_object(name)
         try:
             return self._items[name]
         except KeyError:
@@ -89,6 +99,43 @@ class Registry:
         return obj(**kwargs)
 
 
+def is_import_spec(name: str) -> bool:
+    """True for ``module:Name`` / ``file.py:Name`` (but not a Windows drive such as ``C:``)."""
+    return ":" in name and not (len(name) > 1 and name[1] == ":" and name.count(":") == 1)
+
+
+def import_module_or_file(spec: str):
+    """Import ``spec`` as a dotted module name, or from a ``.py`` file path (cached by path)."""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser().resolve()
+        if not path.is_file():
+            raise KeyError(f"{path}: file does not exist")
+        name = f"autosr_user_{path.stem}_{abs(hash(str(path)))}"
+        if name not in sys.modules:
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(mod_spec)  # type: ignore[arg-type]
+            sys.modules[name] = module
+            try:
+                mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
+            except BaseException:
+                del sys.modules[name]
+                raise
+        return sys.modules[name]
+    try:
+        return importlib.import_module(spec)
+    except ImportError as exc:
+        raise KeyError(f"cannot import module {spec!r}: {exc}") from None
+
+
+def import_object(spec: str) -> Any:
+    """The object named by ``module:Name`` or ``path/to/file.py:Name``; ``KeyError`` if absent."""
+    module_spec, _, attr = spec.rpartition(":")
+    obj = getattr(import_module_or_file(module_spec), attr, None)
+    if obj is None:
+        raise KeyError(f"{attr!r} not found in {module_spec!r}")
+    return obj
+
+
 def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
@@ -96,4 +143,4 @@ def _qualname(obj: Any) -> str:
 NETWORKS = Registry("network")
 LOSSES = Registry("loss")
 
-__all__ = ["Registry", "NETWORKS", "LOSSES"]
+__all__ = ["Registry", "NETWORKS", "LOSSES", "import_object", "import_module_or_file", "is_import_spec"]

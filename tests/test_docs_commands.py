@@ -48,10 +48,12 @@ def _doc_command_lines() -> List[Tuple[str, int, str]]:
             pending = ""
             line = re.sub(r"^\$\s*", "", line)
             line = line.split(" #", 1)[0].strip()
-            if re.match(r"^(torchrun|python3? -m torch\.distributed\.run)\b", line):
-                m = re.search(r"\b(autosr_\w+)\b", line)
-                if m:
-                    line = line[m.start():]
+            if re.match(r"^(\w+=\S+\s+)*(torchrun|python3? -m torch\.distributed\.run)\b", line):
+                m = re.search(r"-m (autosr\.commands\.\w+) ?(.*)$", line)
+                if m:  # torchrun … -m autosr.commands.train ARGS  →  autosr_train ARGS
+                    cmd = next(c for c, entry in COMMANDS.items() if entry == f"{m.group(1)}:main")
+                    line = f"{cmd} {m.group(2)}"
+            line = re.sub(r"^(\w+=\S+\s+)+", "", line)  # leading VAR=value assignments
             if re.match(r"^autosr_\w+", line):
                 found.append((f.relative_to(ROOT).as_posix(), n, line))
     return found

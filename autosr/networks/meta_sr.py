@@ -29,11 +29,14 @@ class MetaSRGenerator(nn.Module):
         upsample_skip: ``"bicubic"`` adds the bicubic upsampling of the input, so the network
             learns a residual; its last MLP layer is then initialised near zero, which makes
             the untrained model ≈ bicubic (used for short CPU trainings). ``"none"``: paper.
+        branch_init_scale: factor on the last conv of each residual branch at initialisation
+            (ESRGAN's trick; 1.0 is the paper's plain Kaiming-uniform start, whose 16-block body
+            output is ~1000× its input).
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
                  res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
-                 upsample_skip: str = "none") -> None:
+                 upsample_skip: str = "none", branch_init_scale: float = 0.1) -> None:
         super().__init__()
         if upsample_skip not in UPSAMPLE_SKIPS:
             raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, got {upsample_skip!r}")
@@ -43,7 +46,8 @@ class MetaSRGenerator(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.upsample_skip = upsample_skip
-        self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias)
+        self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias,
+                                 branch_init_scale=branch_init_scale)
         self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias)
         if upsample_skip == "bicubic":
             last = self.upscaler.weight_net[2]

@@ -67,3 +67,25 @@ def test_losses_registered():
     import autosr.losses  # noqa: F401
     assert {"L1Loss", "PerceptualLoss", "WGANGPLoss"} <= set(LOSSES.names())
     assert LOSSES.build("L1Loss", loss_weight=2.0).loss_weight == 2.0
+
+
+def test_network_from_a_user_file_by_module_colon_class(tmp_path):
+    """Plans may name a network outside AutoSR as ``path/file.py:Class`` (documentation/extending.md)."""
+    import torch
+
+    from autosr.networks import build_network
+
+    (tmp_path / "my_nets.py").write_text(
+        "from torch import nn\n"
+        "from autosr.degradation import upsample\n"
+        "class Bicubicish(nn.Module):\n"
+        "    def __init__(self, in_channels, gain=1.0):\n"
+        "        super().__init__(); self.conv = nn.Conv2d(in_channels, in_channels, 1); self.gain = gain\n"
+        "    def forward(self, x, scale):\n"
+        "        return upsample(self.conv(x) * self.gain, scale)\n")
+    net = build_network(f"{tmp_path / 'my_nets.py'}:Bicubicish", in_channels=2)
+    assert net(torch.rand(1, 2, 8, 10), 2.5).shape == (1, 2, 20, 25)
+    with pytest.raises(TypeError, match="gain"):
+        build_network(f"{tmp_path / 'my_nets.py'}:Bicubicish", in_channels=2, gian=2.0)
+    with pytest.raises(KeyError, match="not found"):
+        build_network(f"{tmp_path / 'my_nets.py'}:Missing", in_channels=2)
