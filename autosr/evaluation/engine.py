@@ -1,0 +1,151 @@
+"""The evaluation engine shared by model evaluation and folder comparison: metrics per slice, examples.
+
+:class:`Evaluator` scores methods' outputs against HR slices in [0, 1] (outputs clipped to
+[0, 1]), keeps a few example slices for ``examples.png`` and the pairs for optional perceptual
+metrics, and writes every report file in :meth:`Evaluator.finish`.
+"""
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from autosr.degradation import degrade, upsample
+from autosr.errors import AutoSRError
+from autosr.evaluation import metrics as M
+from autosr.evaluation.perceptual import PerceptualMetrics
+from autosr.evaluation.plots import Example, plot_examples, plot_metrics_vs_scale
+from autosr.evaluation.report import format_table, per_slice_frame, write_reports
+from autosr.scales import as_fraction, sr_size
+
+if TYPE_CHECKING:
+    from autosr.inference.predictor import Predictor
+    from autosr.plans import DegradationPlan
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCALES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+BASELINES = ("bicubic", "bilinear", "nearest")
+#: Slices whose HR intensity range is below this are empty background: PSNR/NRMSE are undefined there.
+MIN_SLICE_RANGE = 1e-3
+SEED = 20210522
+#: Method-name suffix of rows computed from a dataset's real (paired) LR scans.
+PAIRED_SUFFIX = "(real LR)"
+
+
+class EvaluationError(AutoSRError):
+    """Evaluation inputs are missing or inconsistent."""
+
+
+def slice_metrics(sr: np.ndarray, hr: np.ndarray) -> Dict[str, float]:
+    """PSNR, SSIM and NRMSE of one 2D slice pair in [0, 1]."""
+    return {"psnr": M.psnr(sr, hr), "ssim": M.ssim(sr, hr), "nrmse": M.nrmse(sr, hr)}
+
+
+def pick_slices(vol: np.ndarray, max_slices: Optional[int]) -> List[int]:
+    """Slices (axis 1 of ``(C, S, H, W)``) holding more than background, evenly thinned to ``max_slices``."""
+    rng = vol.reshape(vol.shape[0], vol.shape[1], -1)
+    span = (rng.max(axis=2) - rng.min(axis=2)).max(axis=0)
+    keep = [int(i) for i in np.flatnonzero(span >= MIN_SLICE_RANGE)]
+    if max_slices and len(keep) > max_slices:
+        keep = [keep[int(round(k))] for k in np.linspace(0, len(keep) - 1, max_slices)]
+    return keep
+
+
+class Evaluator:
+    """Runs methods over (case, slice, scale) and collects rows, examples and perceptual pairs."""
+
+    def __init__(self, scales: Sequence[float], baselines: Sequence[str], predictor: Optional["Predictor"] = None,
+                 degradation: Optional["DegradationPlan"] = None, num_examples: int = 3, device: str = "cpu") -> None:
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            raise EvaluationError(f"unknown baseline(s) {', '.join(unknown)}; available: {', '.join(BASELINES)}")
+        self.scales = [as_fraction(str(s)) for s in scales]
+        self.baselines = list(baselines)
+        self.predictor = predictor
+        self.deg = degradation
+        self.rows: List[Dict[str, Any]] = []
+        self.examples: List[Example] = []
+        self.num_examples = num_examples
+        self.perceptual = PerceptualMetrics(device)
+        self.gen = torch.Generator().manual_seed(SEED)
+
+    def add_case(self, case: str, vol: np.ndarray, slices: List[int], example_slice: Optional[int]) -> None:
+        """Evaluate ``vol`` ``(C, S, H, W)`` in [0, 1] on ``slices`` at every scale."""
+        hr_all = torch.as_tensor(np.ascontiguousarray(vol[:, slices], dtype=np.float32)).transpose(0, 1)
+        for s in self.scales:
+            d = self.deg
+            lr = degrade(hr_all, s, sigma=d.sigma, kernel_size=d.kernel_size, noise_std=d.noise_std,
+                         antialias=d.antialias, generator=self.gen)
+            h, w = sr_size(lr.shape[-2], s), sr_size(lr.shape[-1], s)
+            hr = hr_all[..., :h, :w].numpy()
+            outs = {"model": self.predictor.super_resolve(lr.numpy(), s)}
+            for b in self.baselines:
+                outs[b] = upsample(lr, s, mode=b).numpy()
+            self.score(case, slices, float(s), hr, outs, lr.numpy(), example_slice)
+
+    def add_pair(self, case: str, vol: np.ndarray, lr_vol: np.ndarray, scale: Fraction, slices: List[int],
+                 example_slice: Optional[int]) -> None:
+        """Evaluate a real LR scan ``lr_vol`` ``(C, S, h, w)`` against its HR ``vol`` at the pair's scale.
+
+        LR pixel ``k`` covers HR pixels ``[k·s, (k+1)·s)`` (paired preprocessing aligns the first
+        edges), so the SR is compared with ``HR[..., :⌊h·s⌋, :⌊w·s⌋]``. Methods are reported as
+        ``"model (real LR)"``, ``"bicubic (real LR)"``, …
+        """
+        lr = torch.as_tensor(np.ascontiguousarray(lr_vol[:, slices], dtype=np.float32)).transpose(0, 1)
+        h, w = sr_size(lr.shape[-2], scale), sr_size(lr.shape[-1], scale)
+        hr = np.ascontiguousarray(vol[:, slices]).transpose(1, 0, 2, 3)[..., :h, :w]
+        if hr.shape[-2:] != (h, w):
+            raise EvaluationError(f"case {case!r}: LR {tuple(lr.shape[-2:])} × {float(scale):g} exceeds HR "
+                                  f"{tuple(vol.shape[-2:])}; re-run autosr_preprocess")
+        outs = {f"model {PAIRED_SUFFIX}": self.predictor.super_resolve(lr.numpy(), scale)}
+        for b in self.baselines:
+            outs[f"{b} {PAIRED_SUFFIX}"] = upsample(lr, scale, mode=b).numpy()
+        self.score(case, slices, float(scale), hr, outs, lr.numpy(), example_slice)
+
+    def score(self, case: str, slices: Sequence[int], scale: Optional[float], hr: np.ndarray,
+               outs: Dict[str, np.ndarray], lr: Optional[np.ndarray], example_slice: Optional[int]) -> None:
+        key = "n/a" if scale is None else f"{scale:g}"
+        for method, out in outs.items():
+            out = np.clip(out, 0.0, 1.0)
+            outs[method] = out
+            for i, sl in enumerate(slices):
+                for c in range(hr.shape[1]):
+                    row = {"case": case, "slice": sl, "channel": c, "scale": scale, "method": method}
+                    row.update(slice_metrics(out[i, c], hr[i, c]))
+                    self.rows.append(row)
+                    self.perceptual.add(key, method, out[i, c], hr[i, c])
+        if example_slice in slices and len(self.examples) < self.num_examples * max(1, len(self.scales)):
+            i = list(slices).index(example_slice)
+            self.examples.append(Example(case, example_slice, scale, hr[i, 0],
+                                         {m: o[i, 0] for m, o in outs.items()},
+                                         None if lr is None else np.clip(lr[i, 0], 0, 1)))
+
+    def finish(self, folder: Path, extra: Dict[str, Any], title: str) -> Dict[str, Any]:
+        if not self.rows:
+            raise EvaluationError("nothing was evaluated: every slice was empty background")
+        extra = dict(extra)
+        extra["perceptual"] = self.perceptual.compute() if self.perceptual.enabled else {"status": self.perceptual.state}
+        extra["title"] = title
+        summary = write_reports(folder, per_slice_frame(self.rows), extra)
+        if any(k != "n/a" for k in summary["scales"]):
+            plot_metrics_vs_scale(summary, folder / "metrics_vs_scale.png")
+        if self.examples:
+            plot_examples(_spread(self.examples, self.num_examples), folder / "examples.png")
+        print(f"{title}\n{format_table(summary)}")
+        return summary
+
+
+def _spread(examples: List[Example], n_rows: int) -> List[Example]:
+    """Up to ``n_rows`` examples spread over the cases and scales (smallest, middle, largest scale)."""
+    if len(examples) <= n_rows:
+        return examples
+    idx = np.linspace(0, len(examples) - 1, n_rows).round().astype(int)
+    return [examples[i] for i in sorted(set(idx))]
+
+
+__all__ = ["Evaluator", "EvaluationError", "slice_metrics", "pick_slices", "DEFAULT_SCALES", "BASELINES"]

@@ -1,0 +1,106 @@
+"""Evaluation figures (matplotlib, Agg backend: no display needed).
+
+``metrics_vs_scale.png``: PSNR and SSIM against the scale, model vs baselines, mean ± std over
+slices (MIASSR Fig. 5). ``examples.png``: LR, baselines, SR, HR and |error| maps for a few slices
+and scales (MIASSR Fig. 3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from autosr.evaluation.report import NO_SCALE
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Save atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.stem + ".partial.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+
+
+def plot_metrics_vs_scale(summary: Mapping[str, Any], path: Path) -> Path:
+    """PSNR and SSIM (mean ± std) against the scale, one line per method."""
+    plt = _pyplot()
+    scales = [k for k in summary["scales"] if k != NO_SCALE]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
+        for method in summary["methods"]:
+            xs, ms, ss = [], [], []
+            for k in scales:
+                st = summary["per_scale"][k].get(method, {}).get(metric)
+                if st and st["mean"] is not None:
+                    xs.append(float(k))
+                    ms.append(st["mean"])
+                    ss.append(st["std"] or 0.0)
+            if xs:
+                ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=method,
+                            linewidth=2.2 if method == "model" else 1.4)
+        ax.set_xlabel("scale s")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(str(summary.get("title", "")))
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class Example:
+    """One example slice (channel 0) at one scale: LR, HR and each method's output, in [0, 1]."""
+
+    case: str
+    slice: int
+    scale: Optional[float]
+    hr: np.ndarray
+    outputs: Dict[str, np.ndarray] = field(default_factory=dict)  # method → refined image
+    lr: Optional[np.ndarray] = None
+
+
+def plot_examples(examples: Sequence[Example], path: Path, error_max: Optional[float] = None) -> Path:
+    """A grid: one row per example; columns LR, each method, HR, then |method − HR| per method."""
+    plt = _pyplot()
+    if not examples:
+        raise ValueError("no examples to plot")
+    methods: List[str] = list(dict.fromkeys(m for e in examples for m in e.outputs))
+    has_lr = any(e.lr is not None for e in examples)
+    cols = (["LR"] if has_lr else []) + methods + ["HR"] + [f"|{m} − HR|" for m in methods]
+    fig, axes = plt.subplots(len(examples), len(cols), figsize=(2.2 * len(cols), 2.3 * len(examples)), squeeze=False)
+    emax = error_max or max(float(np.max(np.abs(e.outputs[m] - e.hr))) for e in examples for m in e.outputs) or 1.0
+    for r, ex in enumerate(examples):
+        panels = ([ex.lr] if has_lr else []) + [ex.outputs.get(m) for m in methods] + [ex.hr]
+        errs = [None if ex.outputs.get(m) is None else np.abs(ex.outputs[m] - ex.hr) for m in methods]
+        for c, (title, img) in enumerate(zip(cols, panels + errs)):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if img is None:
+                ax.axis("off")
+                continue
+            is_err = c >= len(panels)
+            ax.imshow(img, cmap="magma" if is_err else "gray", vmin=0, vmax=emax if is_err else 1,
+                      interpolation="nearest")
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+        scale = "" if ex.scale is None else f" ×{ex.scale:g}"
+        axes[r, 0].set_ylabel(f"{ex.case}\nslice {ex.slice}{scale}", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["plot_metrics_vs_scale", "plot_examples", "Example"]

@@ -1,0 +1,256 @@
+"""The Predictor: load a model once, super-resolve arrays or files (``autosr_predict`` wraps it).
+
+    from autosr.inference.predictor import Predictor
+    pred = Predictor.from_model_folder(folder, folds=(0,), device="auto")
+    sr, sr_geometry = pred.predict_case(case, geometry, 2.5)      # case (C, z, y, x) in original units
+    pred.predict_files("scans/", "sr/", scale=2.5)
+
+Each scan is cropped and normalised with the plan (:mod:`autosr.inference.prep`), its slices
+(along the plan's slicing axis) are super-resolved in batches, tiled when a slice is large
+(:mod:`autosr.inference.tiling`), averaged over folds, de-normalised and pasted into the refined
+field of view, whose geometry keeps the physical extent (``Geometry.refined``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from autosr.errors import AutoSRError
+from autosr.imageio import Geometry
+from autosr.inference import tiling
+from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
+from autosr.inference.prep import PreparedCase, prepare_case
+from autosr.inference.writer import restore_case
+from autosr.plans import Configuration, Plans
+from autosr.scales import ScaleLike, as_fraction, sr_size
+
+logger = logging.getLogger(__name__)
+
+#: Default working-memory target for the network on one step (bytes); tiles keep under it.
+DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3
+
+
+class ScaleError(AutoSRError):
+    """The scale is not a number, not above 1, or above what the model was trained for."""
+
+
+class ModelMismatchError(AutoSRError):
+    """The scan does not fit the model (channel count)."""
+
+
+def pick_device(device: Union[str, torch.device] = "auto") -> torch.device:
+    """``"auto"``: CUDA, else Apple MPS, else CPU; a named device that is absent is an error."""
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AutoSRError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AutoSRError(f"--device {device}: Apple MPS is not available on this machine (use cpu or auto)")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise AutoSRError(f"--device {device}: use auto, cpu, cuda (or cuda:N) or mps")
+    return torch.device(name)
+
+
+def parse_scale(scale: ScaleLike, scale_max: Optional[float] = None, allow_extrapolation: bool = False) -> Fraction:
+    """Check a requested scale: a number > 1, at most ``scale_max`` unless extrapolation is allowed."""
+    try:
+        frac = as_fraction(scale)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise ScaleError(f"scale {scale!r} is not a number; give a real number such as 2 or 2.5") from None
+    if frac <= 1:
+        raise ScaleError(f"scale {scale!r} must be greater than 1: AutoSR refines the grid, s in (1, s_max]")
+    if scale_max is not None and frac > as_fraction(str(scale_max)):
+        if not allow_extrapolation:
+            raise ScaleError(f"scale {float(frac):g} is above {scale_max:g}, the largest scale this model was trained "
+                             f"on; add --allow_extrapolation to try anyway")
+        logger.warning("WARNING: scale %g is above the trained range (1, %g]: extrapolating, expect artefacts",
+                       float(frac), scale_max)
+    return frac
+
+
+class BicubicUpsampler(nn.Module):
+    """The bicubic baseline as a "generator" (same alignment as the networks), for the same pipeline."""
+
+    def forward(self, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+        from autosr.degradation import upsample
+        return upsample(x, scale)
+
+
+def _width(module: nn.Module) -> int:
+    widths = [m.out_channels for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return max(widths) if widths else 1
+
+
+class Predictor:
+    """Super-resolve scans with one model (or a fold ensemble) following its plan.
+
+    Args:
+        networks: generators ``forward(x (B,C,h,w) in [0,1], scale) → (B,C,⌊h·s⌋,⌊w·s⌋)``; their
+            outputs are averaged (fold ensemble).
+        plans: the model's plans (slicing axis, crop margin, normalisation, modalities).
+        configuration: the trained configuration (``scales.max``); ``None`` means no limit.
+        device: where the networks run. batch_size: slices per step.
+        memory_budget: working-memory target (bytes) of one step; larger slices are tiled.
+        allow_extrapolation: accept scales above ``scales.max`` (with a warning).
+    """
+
+    def __init__(self, networks: Sequence[nn.Module], plans: Plans, configuration: Optional[Configuration] = None,
+                 device: Union[str, torch.device] = "cpu", batch_size: int = 4,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_extrapolation: bool = False,
+                 halo: Optional[int] = None, progress: bool = True) -> None:
+        if not networks:
+            raise ValueError("need at least one network")
+        self.device = pick_device(device)
+        self.networks = [n.to(self.device).eval() for n in networks]
+        self.plans = plans
+        self.configuration = configuration
+        self.scale_max = float(configuration.scales.max) if configuration is not None else None
+        self.batch_size = max(1, int(batch_size))
+        self.memory_budget = int(memory_budget)
+        self.allow_extrapolation = allow_extrapolation
+        self.halo = int(halo) if halo is not None else max(tiling.receptive_radius(n) for n in self.networks)
+        self.progress = progress
+        self._width = max(_width(n) for n in self.networks)
+        self._checked: Dict[Union[str, Fraction], Fraction] = {}
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_model_folder(cls, folder: os.PathLike | str, folds: Optional[Sequence[FoldLike]] = (0,),
+                          checkpoint: str = DEFAULT_CHECKPOINT, device: Union[str, torch.device] = "auto",
+                          **kwargs) -> "Predictor":
+        """Load the fold generators of a model folder (``folds=None``: every fold with ``checkpoint``)."""
+        from autosr.training.checkpoint import load_generator
+
+        mf = open_model_folder(folder, folds, checkpoint)
+        plans = Plans.load(mf.plans_file)
+        dev = pick_device(device)
+        nets, config_name = [], Path(folder).name.split("__")[-1]
+        config: Optional[Configuration] = None
+        for fold, path in mf.checkpoints.items():
+            net, ckpt = load_generator(path, dev)
+            ident = ckpt.get("identity", {})
+            if int(ident.get("num_channels", plans.num_channels)) != plans.num_channels:
+                raise ModelMismatchError(f"{path}: checkpoint has {ident.get('num_channels')} channels but "
+                                         f"{mf.plans_file} has {plans.num_channels}")
+            config_name = str(ident.get("configuration", config_name))
+            if config is None and isinstance(ckpt.get("configuration"), dict):
+                # the resolved configuration the fold was trained with (command-line overrides included)
+                config = Configuration.from_dict(config_name, ckpt["configuration"], str(path))
+            nets.append(net)
+        if config is None and config_name in plans.configuration_names:
+            config = plans.configuration(config_name)
+        logger.info("loaded %d fold(s) (%s) of %s", len(nets), ", ".join(mf.checkpoints), mf.path)
+        return cls(nets, plans, config, device=dev, **kwargs)
+
+    @classmethod
+    def bicubic(cls, plans: Plans, configuration: Optional[Configuration] = None, **kwargs) -> "Predictor":
+        """The bicubic baseline through the same crop/normalise/paste pipeline (geometry checks)."""
+        return cls([BicubicUpsampler()], plans, configuration, **kwargs)
+
+    # ---------------------------------------------------------------- core
+    def check_scale(self, scale: ScaleLike) -> Fraction:
+        """:func:`parse_scale` against this model's ``s_max`` (the extrapolation warning once per scale)."""
+        key = scale if isinstance(scale, Fraction) else str(scale)
+        if key not in self._checked:
+            self._checked[key] = parse_scale(scale, self.scale_max, self.allow_extrapolation)
+        return self._checked[key]
+
+    def _forward(self, scale: Fraction) -> Callable[[torch.Tensor], torch.Tensor]:
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            out = None
+            for net in self.networks:
+                y = net(x, scale)
+                out = y if out is None else out.add_(y)
+            assert out is not None
+            return out / len(self.networks) if len(self.networks) > 1 else out
+        return fn
+
+    @torch.inference_mode()
+    def super_resolve(self, slices: Union[np.ndarray, torch.Tensor], scale: ScaleLike,
+                      on_batch: Optional[Callable[[int], None]] = None,
+                      sink: Optional[Callable[[int, np.ndarray], None]] = None) -> Optional[np.ndarray]:
+        """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s⌋, ⌊w·s⌋)`` float32.
+
+        Batches of ``batch_size`` slices; slices over the memory budget are tiled. Not clamped.
+        With ``sink``, each batch goes to ``sink(start, batch)`` as it is ready and nothing is
+        returned (the whole output never sits in memory).
+        """
+        f = self.check_scale(scale)
+        x_all = torch.as_tensor(np.asarray(slices, dtype=np.float32)) if not torch.is_tensor(slices) else slices
+        n, c, h, w = x_all.shape
+        per_px = tiling.bytes_per_lr_pixel(self._width, c, f)
+        plan = tiling.plan_tiles(h, w, self.batch_size, per_px, self.memory_budget, self.halo, f.denominator)
+        if plan.is_tiled(h, w):
+            logger.debug("tiling %dx%d slices into %s LR tiles (halo %d)", h, w, plan.tile, plan.halo)
+        out = None if sink is not None else np.empty((n, c, sr_size(h, f), sr_size(w, f)), dtype=np.float32)
+        fn = self._forward(f)
+        for i in range(0, n, plan.sub_batch):
+            x = x_all[i:i + plan.sub_batch].to(self.device, dtype=torch.float32)
+            y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp).float().cpu().numpy()
+            if sink is not None:
+                sink(i, y)
+            else:
+                out[i:i + x.shape[0]] = y
+            if on_batch is not None:
+                on_batch(x.shape[0])
+        return out
+
+    def prepare(self, case: np.ndarray, scale: ScaleLike, geometry: Optional[Geometry] = None) -> PreparedCase:
+        """Check the channel count, then crop and normalise ``case`` ``(C, *spatial)``."""
+        if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
+            raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
+                                     f"({self.plans.num_channels}, [z,] y, x) with channels "
+                                     f"{', '.join(self.plans.channel_names)}")
+        spacing = geometry.array_spacing if geometry is not None else None
+        return prepare_case(case, self.plans, self.check_scale(scale), array_spacing=spacing)
+
+    def predict_case(self, case: np.ndarray, geometry: Optional[Geometry], scale: ScaleLike,
+                     out_dtype: Optional[np.dtype] = np.float32, desc: str = ""
+                     ) -> Tuple[np.ndarray, Optional[Geometry]]:
+        """Super-resolve one scan ``(C, z, y, x)`` (or ``(C, y, x)``) in original units.
+
+        Returns the refined ``(C, *spatial')`` array (``⌊n·s⌋`` in-plane) and its geometry
+        (``None`` when ``geometry`` is ``None``). ``out_dtype=None`` keeps the input dtype.
+        """
+        f = self.check_scale(scale)
+        prep = self.prepare(np.asarray(case), f, geometry)
+        sr = self.super_resolve_prepared(prep, f, desc)
+        out = restore_case(sr, prep, f, out_dtype)
+        geom = geometry.refined(f, prep.in_plane_axes) if geometry is not None else None
+        return out, geom
+
+    def super_resolve_prepared(self, prep: PreparedCase, scale: Fraction, desc: str = "",
+                               sink: Optional[Callable[[int, np.ndarray], None]] = None) -> Optional[np.ndarray]:
+        """The network step of :meth:`predict_case`, with a progress bar over slices."""
+        with tqdm(total=len(prep.slices), desc=desc or "slices", unit="slice", leave=False,
+                  disable=not self.progress) as bar:
+            return self.super_resolve(prep.slices, scale, on_batch=bar.update, sink=sink)
+
+    def predict_files(self, input_path: os.PathLike | str, output_folder: os.PathLike | str,
+                      scale: Optional[ScaleLike] = None, target_spacing: Optional[float] = None,
+                      overwrite: bool = False, keep_dtype: bool = False, num_parts: int = 1, part_id: int = 0,
+                      num_workers: int = 0) -> Dict[str, float]:
+        """Super-resolve every scan of ``input_path`` into ``output_folder``; returns a summary dict.
+
+        Exactly one of ``scale`` and ``target_spacing`` (mm, in-plane). See :mod:`autosr.inference.run`.
+        """
+        from autosr.inference.run import predict_files
+        return predict_files(self, input_path, output_folder, scale=scale, target_spacing=target_spacing,
+                             overwrite=overwrite, keep_dtype=keep_dtype, num_parts=num_parts, part_id=part_id,
+                             num_workers=num_workers)
+
+
+__all__ = ["Predictor", "BicubicUpsampler", "ScaleError", "ModelMismatchError", "pick_device", "parse_scale",
+           "DEFAULT_MEMORY_BUDGET"]

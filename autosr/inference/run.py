@@ -1,0 +1,148 @@
+"""A prediction run over files: find cases, pick the scale, read → predict → write, summarise.
+
+Outputs are written atomically (temporary name, then rename), so a crash or Ctrl-C leaves the
+scans already finished and no partial file. Existing outputs are kept (skipped) unless
+``overwrite``, so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
+
+import numpy as np
+
+from autosr.errors import AutoSRError
+from autosr.imageio import DicomSeriesReader, Geometry, read_case
+from autosr.inference.inputs import CaseInput, check_output_location, find_cases, select_part
+from autosr.inference.io_workers import IOPipeline
+from autosr.inference.prep import PreparedCase, in_plane_axes
+from autosr.inference.writer import CaseWriter
+from autosr.scales import ScaleLike, sr_size
+
+if TYPE_CHECKING:
+    from autosr.inference.predictor import Predictor
+
+logger = logging.getLogger(__name__)
+
+#: Relative tolerance between the two in-plane spacings for --target_spacing, and on the spacing reached.
+SPACING_RTOL = 1e-3
+TARGET_RTOL = 1e-4
+
+
+class TargetSpacingError(AutoSRError):
+    """--target_spacing cannot be reached with one in-plane scale."""
+
+
+def scale_for_spacing(geometry: Geometry, axes: Tuple[int, ...], target: float, source: str = "") -> Fraction:
+    """The scale ``s = spacing / target`` for the in-plane ``axes``, as a short fraction.
+
+    The two in-plane spacings must agree (one ``s`` refines both); the fraction with the smallest
+    denominator whose spacing is within 1e-4 of ``target`` is used (small ``q`` keeps crop
+    snapping and tiling fine-grained).
+    """
+    if not target > 0:
+        raise TargetSpacingError(f"--target_spacing must be a positive number of mm, got {target}")
+    sp = [geometry.array_spacing[a] for a in axes]
+    if max(sp) - min(sp) > SPACING_RTOL * max(sp):
+        need = " and ".join(f"{v / target:.4g}" for v in sp)
+        raise TargetSpacingError(f"{source}: in-plane spacings differ ({' x '.join(f'{v:g}' for v in sp)} mm), so "
+                                 f"one scale cannot reach {target:g} mm on both axes (it would need s = {need}); "
+                                 f"give -s instead")
+    ratio = float(np.mean(sp)) / target
+    if ratio <= 1:
+        raise TargetSpacingError(f"{source}: --target_spacing {target:g} mm is not finer than the scan's in-plane "
+                                 f"spacing {np.mean(sp):g} mm; AutoSR only refines (s > 1)")
+    for q in range(1, 1001):
+        p = round(ratio * q)
+        if p > 0 and abs(float(np.mean(sp)) * q / p - target) <= TARGET_RTOL * target:
+            return Fraction(p, q)
+    return Fraction(ratio).limit_denominator(1000)
+
+
+def read_input(case: CaseInput) -> Tuple[np.ndarray, Geometry]:
+    """Read a case's channels into ``(C, *spatial)`` and its geometry."""
+    if case.dicom_files:
+        arr, geom = DicomSeriesReader().read_files(case.dicom_files[0], source=str(case.sources[0]))
+        return arr[None], geom
+    return read_case(case.sources)
+
+
+@dataclass
+class _Loaded:
+    prep: PreparedCase
+    geometry: Geometry
+    scale: Fraction
+    input_dtype: np.dtype
+
+
+def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_folder: os.PathLike | str,
+                  scale: Optional[ScaleLike] = None, target_spacing: Optional[float] = None, overwrite: bool = False,
+                  keep_dtype: bool = False, num_parts: int = 1, part_id: int = 0, num_workers: int = 0
+                  ) -> Dict[str, float]:
+    """Super-resolve every scan of ``input_path`` into ``output_folder`` (see ``autosr_predict``).
+
+    Returns ``{"scans", "skipped", "slices", "voxels", "seconds", "voxels_per_s", "slices_per_s"}``.
+    """
+    if (scale is None) == (target_spacing is None):
+        raise AutoSRError("give exactly one of a scale (-s) and a target spacing (--target_spacing)")
+    if scale is not None:
+        fixed = predictor.check_scale(scale)  # fail before reading anything
+    input_path, output_folder = Path(input_path), Path(output_folder)
+    check_output_location(input_path, output_folder)
+    cases = find_cases(input_path, predictor.plans.num_channels, predictor.plans.channel_names)
+    mine = select_part(cases, num_parts, part_id)
+    todo = [c for c in mine if overwrite or not all(p.is_file() for p in c.output_files(output_folder))]
+    skipped = len(mine) - len(todo)
+    if skipped:
+        logger.info("%d scan(s) already predicted in %s: skipped (use --overwrite to redo them)", skipped, output_folder)
+    if num_parts > 1:
+        logger.info("part %d of %d: %d of %d scan(s)", part_id, num_parts, len(mine), len(cases))
+    output_folder.mkdir(parents=True, exist_ok=True)
+
+    def load(case: CaseInput) -> _Loaded:
+        arrays, geometry = read_input(case)
+        if scale is not None:
+            s = fixed
+        else:
+            axes = in_plane_axes(arrays.ndim - 1, predictor.plans.slicing_axis)
+            s = predictor.check_scale(scale_for_spacing(geometry, axes, float(target_spacing), str(case.sources[0])))
+            logger.info("%s: scale %s (%.6g) gives %.6g mm in-plane", case.name, s, float(s),
+                        geometry.array_spacing[axes[0]] / float(s))
+        return _Loaded(predictor.prepare(arrays, s, geometry), geometry, s, arrays.dtype)
+
+    start, n_slices, n_voxels, n_scans = time.perf_counter(), 0, 0, 0
+    with IOPipeline(num_workers) as io:
+        for case, item in io.prefetch(load, todo):
+            writer = CaseWriter(item.prep, item.scale, item.geometry, case.output_files(output_folder),
+                                item.input_dtype if keep_dtype else np.float32, background_thread=num_workers > 0)
+            try:
+                predictor.super_resolve_prepared(item.prep, item.scale, desc=case.name, sink=writer.add)
+                io.track(writer.close())
+            except BaseException:
+                writer.abort()  # no partial file of this scan; finished scans stay
+                raise
+            n_scans += 1
+            n_slices += len(item.prep.slices)
+            n_voxels += _refined_voxels(item.prep, item.scale)
+        io.finish()
+    seconds = max(time.perf_counter() - start, 1e-9)
+    summary = {"scans": n_scans, "skipped": skipped, "slices": n_slices, "voxels": n_voxels, "seconds": seconds,
+               "voxels_per_s": n_voxels / seconds, "slices_per_s": n_slices / seconds}
+    logger.info("predicted %d scan(s) (%d skipped), %d slices, %.3g output voxels in %.1f s: %.3g voxels/s, "
+                "%.3g slices/s", n_scans, skipped, n_slices, n_voxels, seconds, summary["voxels_per_s"],
+                summary["slices_per_s"])
+    return summary
+
+
+def _refined_voxels(prep: PreparedCase, scale: Fraction) -> int:
+    axes = prep.in_plane_axes
+    return int(np.prod([sr_size(n, scale) if k in axes else n for k, n in enumerate(prep.spatial_shape)])) \
+        * prep.slices.shape[1]
+
+
+__all__ = ["predict_files", "scale_for_spacing", "read_input", "TargetSpacingError"]

@@ -1,0 +1,111 @@
+"""autosr_evaluate on a hand-built model and preprocessed data (fast), and -ref/-pred folder comparison."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autosr.commands.evaluate import main
+from autosr.evaluation.engine import EvaluationError
+from autosr.evaluation.evaluate import compare_folders, evaluate_model
+from autosr.imageio import Geometry, write_image
+from tests.inference.helpers import make_model_folder
+from tests.synthetic import make_raw_dataset, phantom
+
+FILES = ("metrics_per_slice.csv", "metrics_per_case.csv", "summary.json", "metrics_vs_scale.png", "examples.png")
+
+
+@pytest.fixture
+def setup(autosr_folders):
+    """Model folder + preprocessed val cases (phantoms normalised to [0, 1]) + raw test scans."""
+    model = make_model_folder(autosr_folders["results"])
+    pre = autosr_folders["preprocessed"] / "Dataset001_Synth"
+    (pre / "autosrPlans_2d_cpu").mkdir(parents=True)
+    cases = ["case000", "case001", "case002"]
+    (pre / "splits_final.json").write_text(json.dumps([{"train": cases[:1], "val": cases[1:]}]))
+    for i, case in enumerate(cases):
+        vol = phantom((4, 40, 44), seed=i).astype(np.float32)
+        np.save(pre / "autosrPlans_2d_cpu" / f"{case}.npy", (vol / vol.max())[None])
+        (pre / "autosrPlans_2d_cpu" / f"{case}.json").write_text(json.dumps({"case": case}))
+    make_raw_dataset(autosr_folders["raw"], n_cases=1, test_cases=2, shape=(3, 36, 40))
+    return model
+
+
+def test_evaluate_model_writes_every_file(setup, capsys):
+    out = evaluate_model(1, 0, scales=(2, 3.5), baselines=("bicubic", "bilinear"), device="cpu")
+    assert out == setup / "fold_0" / "evaluation_val"
+    for name in FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    per_slice = pd.read_csv(out / "metrics_per_slice.csv")
+    assert set(per_slice["method"]) == {"model", "bicubic", "bilinear"} and set(per_slice["case"]) == {"case001", "case002"}
+    assert set(per_slice["scale"]) == {2.0, 3.5}
+    assert len(per_slice) == 3 * 2 * per_slice.groupby(["case", "slice"]).ngroups
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["per_scale"]) == {"2", "3.5"} and set(summary["mean_over_scales"]) == {"model", "bicubic", "bilinear"}
+    assert summary["split"] == "val" and summary["cases"] == 2
+    assert all(v == "available" or v.startswith("unavailable (") for v in summary["perceptual"]["status"].values())
+    # the untrained bicubic-skip model is bicubic up to tiny noise
+    m, b = summary["per_scale"]["2"]["model"]["psnr"]["mean"], summary["per_scale"]["2"]["bicubic"]["psnr"]["mean"]
+    assert abs(m - b) < 1.0
+    assert "model PSNR" in capsys.readouterr().out
+
+
+def test_cli_test_split_and_errors(setup, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["-d", "1", "-f", "0", "--split", "test", "-s", "2", "-o", str(out), "--device", "cpu",
+                 "--max_slices", "2"]) == 0
+    per_case = pd.read_csv(out / "metrics_per_case.csv")
+    assert sorted(set(per_case["case"])) == ["case1000", "case1001"] and set(per_case["n_slices"]) <= {1, 2}
+    assert "bicubic PSNR" in capsys.readouterr().out
+    assert main(["-d", "1", "-f", "0", "-s", "5"]) == 1
+    assert "--allow_extrapolation" in capsys.readouterr().err
+    assert main(["-d", "1", "-f", "0", "--baselines", "lanczos"]) == 1
+    assert "unknown baseline(s) lanczos" in capsys.readouterr().err
+    assert main(["-d", "1"]) == 1
+    assert "give -d DATASET -f FOLD" in capsys.readouterr().err
+
+
+def test_compare_folders(tmp_path, capsys):
+    ref, pred = tmp_path / "hr", tmp_path / "sr"
+    geom = Geometry((0.5, 0.5, 3.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        hr = phantom((4, 40, 40), seed=i).astype(np.float32)
+        write_image(hr, geom, ref / f"c{i}_0000.nii.gz")
+        write_image(hr + rng.normal(0, 10, hr.shape).astype(np.float32), geom, pred / f"c{i}_0000.nrrd")
+    write_image(hr, geom, ref / "c9_0000.nii.gz")  # no prediction: skipped with a warning
+    assert main(["-ref", str(ref), "-pred", str(pred)]) == 0
+    out = tmp_path / "sr_evaluation"
+    for name in FILES[:3] + ("examples.png",):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    st = summary["per_scale"]["n/a"]["sr"]["psnr"]
+    assert 20 < st["mean"] < 60 and summary["missing_predictions"] == ["c9_0000"]
+    write_image(hr[:, :20], geom, pred / "c1_0000.nrrd")
+    with pytest.raises(EvaluationError, match="grid differs from the reference"):
+        compare_folders(ref, pred, tmp_path / "x")
+    assert main(["-ref", str(ref)]) == 1
+    assert "give both -ref" in capsys.readouterr().err
+
+
+def test_paired_dataset_uses_the_real_lr_too(autosr_folders):
+    import torch
+    from autosr.degradation import degrade
+    make_model_folder(autosr_folders["results"], degradation_mode="paired")
+    pre = autosr_folders["preprocessed"] / "Dataset001_Synth"
+    (pre / "autosrPlans_2d_cpu").mkdir(parents=True)
+    (pre / "splits_final.json").write_text(json.dumps([{"train": ["a"], "val": ["b"]}]))
+    vol = phantom((3, 40, 44), seed=3).astype(np.float32)
+    vol = (vol / vol.max())[None]
+    lr = degrade(torch.from_numpy(vol[0][:, None]), 2, sigma=1.2).numpy().transpose(1, 0, 2, 3)  # (1, S, 20, 22)
+    np.save(pre / "autosrPlans_2d_cpu" / "b.npy", vol)
+    np.save(pre / "autosrPlans_2d_cpu" / "b_lowres.npy", lr)
+    (pre / "autosrPlans_2d_cpu" / "b.json").write_text(json.dumps(
+        {"case": "b", "lowres": {"scale": [2.0, 2.0], "scale_fraction": ["2", "2"], "hr_offset": [0.0, 0.0]}}))
+    out = evaluate_model(1, 0, scales=(2, 3), device="cpu")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["paired_cases"] == 1
+    assert set(summary["per_scale"]["2"]) == {"model", "bicubic", "model (real LR)", "bicubic (real LR)"}
+    assert set(summary["per_scale"]["3"]) == {"model", "bicubic"}
