@@ -1,1 +1,9 @@
-"""AutoSR training."""
+"""AutoSR training: ``train()`` (the API behind ``autosr_train``), trainers by name, checkpoints.
+
+See ``documentation/training.md``.
+"""
+from autosr.training.api import default_configuration, train
+from autosr.training.checkpoint import load_checkpoint, load_generator
+from autosr.training.registry import TRAINERS, get_trainer_class
+
+__all__ = ["train", "default_configuration", "load_generator", "load_checkpoint", "TRAINERS", "get_trainer_class"]

@@ -1,0 +1,221 @@
+"""``train()``: the Python API behind ``autosr_train``.
+
+    from autosr.training.api import train
+    fold_folder = train("Dataset001_BrainMR", 0, overrides={"training.lr": 2e-4}, steps=2000)
+
+Resolves the dataset, plans, configuration and fold split, prepares the run folder
+``$AUTOSR_RESULTS/DatasetXXX/{Trainer}__{plans}__{configuration}/fold_N/`` (plans, dataset.json
+and fingerprint copied one level up), attaches ``training_log.txt`` and runs the trainer.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from autosr.dataset import write_json_atomic
+from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
+from autosr.plans import Configuration, Plans, apply_overrides
+from autosr.training import checkpoint as ckpt_io
+from autosr.training import distributed as D
+from autosr.training.components import step_overrides
+from autosr.training.errors import CheckpointError, TrainingError
+from autosr.training.progress import add_log_file, remove_log_file
+from autosr.training.registry import get_trainer_class
+
+logger = logging.getLogger(__name__)
+
+FoldLike = Union[int, str]
+
+
+def default_configuration() -> str:
+    """``"2d"`` (the paper's schedule) on a CUDA machine, ``"2d_cpu"`` (a short run) otherwise."""
+    return "2d" if torch.cuda.is_available() else "2d_cpu"
+
+
+def parse_fold(fold: FoldLike) -> str:
+    """``0``..``4`` (any split index) or ``"all"``; returned as a string."""
+    text = str(fold).strip().lower()
+    if text == "all" or text.isdigit():
+        return text
+    raise TrainingError(f"fold {fold!r}: give a fold number (0-4) or 'all'")
+
+
+def fold_cases(preprocessed_folder: Path, fold: str) -> Tuple[List[str], List[str]]:
+    """Training and validation cases of ``fold`` from ``splits_final.json`` (``all``: every case, both)."""
+    path = preprocessed_folder / "splits_final.json"
+    if not path.is_file():
+        raise TrainingError(f"{path}: missing; re-run autosr_plan_and_preprocess for this dataset")
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"{path}: not valid JSON ({exc})") from None
+    if fold == "all":
+        cases = sorted({c for s in splits for part in ("train", "val") for c in s[part]})
+        return cases, cases
+    if int(fold) >= len(splits):
+        raise TrainingError(f"fold {fold} is not in {path}: it defines folds 0-{len(splits) - 1} "
+                            f"(or train on every case with fold 'all')")
+    split = splits[int(fold)]
+    if not split["train"]:
+        raise TrainingError(f"fold {fold} of {path} has no training cases")
+    return list(split["train"]), list(split["val"])
+
+
+def load_cases(preprocessed_folder: Path, data_identifier: str, cases: List[str], paired: bool
+               ) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str, Tuple[np.ndarray, Fraction]]]]:
+    """Memory-mapped ``(C, S, H, W)`` volumes of ``cases`` (and their real LR scans in paired mode)."""
+    from autosr.preprocessing.api import load_case, load_lowres
+    folder = preprocessed_folder / data_identifier
+    if not folder.is_dir():
+        raise TrainingError(f"{folder}: not preprocessed for this configuration; run autosr_plan_and_preprocess")
+    volumes, lowres = {}, {} if paired else None
+    for case in cases:
+        vol, props = load_case(preprocessed_folder, data_identifier, case)
+        volumes[case] = vol
+        if paired:
+            lowres[case] = (load_lowres(preprocessed_folder, data_identifier, case), _paired_scale(case, props))
+    return volumes, lowres
+
+
+def _paired_scale(case: str, props: Mapping[str, Any]) -> Fraction:
+    """The exact in-plane scale between a case and its real LR scan (one value: isotropic in-plane)."""
+    info = props.get("lowres") or {}
+    values = {Fraction(str(v)) for v in info.get("scale_fraction", [])}
+    if len(values) != 1:
+        raise TrainingError(f"case {case!r}: paired training needs one in-plane scale between the HR and LR scans, "
+                            f"found {sorted(map(str, values)) or 'none'} in its properties")
+    scale = values.pop()
+    if scale <= 1:
+        raise TrainingError(f"case {case!r}: the paired LR scan is not coarser than the HR scan (scale {scale})")
+    return scale
+
+
+def _copy_model_files(preprocessed_folder: Path, plans_file: Path, run_folder: Path) -> None:
+    """Make the run folder self-contained: plans, dataset.json and fingerprint beside the folds."""
+    run_folder.mkdir(parents=True, exist_ok=True)
+    target = run_folder / "plans.json"
+    if target.is_file() and target.read_bytes() != plans_file.read_bytes():
+        logger.warning("%s differs from %s (re-planned?); overwriting it", target, plans_file)
+    shutil.copyfile(plans_file, target)
+    for name in ("dataset.json", "dataset_fingerprint.json"):
+        if (preprocessed_folder / name).is_file():
+            shutil.copyfile(preprocessed_folder / name, run_folder / name)
+
+
+def _resolve(dataset: Union[str, int], plans: str) -> Tuple[str, Path, Plans]:
+    name = resolve_dataset(dataset)
+    folder = preprocessed_dir() / name
+    if not folder.is_dir():
+        raise TrainingError(f"dataset {name} is not preprocessed ({folder} does not exist); "
+                            f"run autosr_plan_and_preprocess -d {name} first")
+    plans_file = folder / f"{plans}.json"
+    if not plans_file.is_file():
+        found = sorted(p.stem for p in folder.glob("*Plans*.json")) or ["none"]
+        raise TrainingError(f"{plans_file}: plans {plans!r} not found; plans of {name}: {', '.join(found)}")
+    return name, folder, Plans.load(plans_file)
+
+
+def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str] = None,
+          trainer: str = "MetaSRTrainer", plans: str = "autosrPlans", device: str = "auto",
+          overrides: Optional[Mapping[str, Any]] = None, continue_training: bool = False,
+          pretrained_weights: Optional[str] = None, val_only: bool = False, steps: Optional[int] = None,
+          warmup_steps: Optional[int] = None) -> Path:
+    """Train (or validate) one fold; returns the fold folder.
+
+    Args:
+        dataset: id, short name or ``DatasetXXX_Name``.
+        fold: split index of ``splits_final.json`` or ``"all"``.
+        configuration: plans configuration; default ``"2d"`` with a GPU, ``"2d_cpu"`` without.
+        trainer: registered trainer name or ``module:Class`` / ``file.py:Class``.
+        overrides: dotted keys, e.g. ``{"training.lr": 2e-4, "network.depth": 8}``.
+        continue_training: resume from ``checkpoint_latest.pth`` (its resolved configuration
+            is used; ``overrides`` given now are applied on top).
+        pretrained_weights: a checkpoint of another model to start from (transfer learning).
+        val_only: validate the final (else latest) checkpoint and write ``validation.json``.
+        steps, warmup_steps: ``--steps`` / ``--warmup_steps`` (see :func:`step_overrides`).
+    """
+    if continue_training and pretrained_weights:
+        raise TrainingError("--c and --pretrained_weights exclude each other: a continued run has its own weights")
+    fold = parse_fold(fold)
+    info, dev = D.setup(device)
+    handler = None
+    try:
+        name, pre_folder, plans_obj = _resolve(dataset, plans)
+        conf_name = configuration or default_configuration()
+        base = plans_obj.configuration(conf_name)
+        cls = get_trainer_class(trainer)
+        run_folder = results_dir() / name / f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
+        fold_folder = run_folder / f"fold_{fold}"
+        ckpt_path, ckpt = None, None
+        if continue_training or val_only:
+            names = ("checkpoint_latest.pth", "checkpoint_final.pth") if continue_training else \
+                ("checkpoint_final.pth", "checkpoint_latest.pth")
+            ckpt_path = ckpt_io.find_checkpoint(fold_folder, names)
+            if ckpt_path is not None:
+                ckpt = ckpt_io.load_checkpoint(ckpt_path, map_location="cpu")
+                base = Configuration.from_dict(conf_name, ckpt.get("configuration", base.to_dict()), str(ckpt_path))
+            elif val_only:
+                raise CheckpointError(f"{fold_folder}: no checkpoint to validate; train this fold first")
+        all_overrides = dict(overrides or {})
+        all_overrides.update(step_overrides(base.training, steps, warmup_steps))
+        config = apply_overrides(base, all_overrides) if all_overrides else base
+        if ckpt is not None and all_overrides:
+            all_overrides = {**dict(ckpt.get("overrides", {})), **all_overrides}
+        elif ckpt is not None:
+            all_overrides = dict(ckpt.get("overrides", {}))
+        train_cases, val_cases = fold_cases(pre_folder, fold)
+        paired = config.degradation.mode == "paired"
+        volumes, lowres = load_cases(pre_folder, config.data_identifier, train_cases, paired)
+        val_volumes, val_lowres = load_cases(pre_folder, config.data_identifier, val_cases, paired)
+        if info.is_main:
+            _copy_model_files(pre_folder, Path(plans_obj.path), run_folder)
+            fold_folder.mkdir(parents=True, exist_ok=True)
+            handler = add_log_file(fold_folder)
+        else:
+            logging.getLogger("autosr").setLevel(logging.WARNING)
+        D.barrier(info)
+        logger.info("=" * 72)
+        logger.info("AutoSR %s: dataset %s, fold %s, trainer %s, configuration %s%s, device %s%s",
+                    "validation" if val_only else "training", name, fold, cls.__name__, conf_name,
+                    "" if configuration else " (default: no GPU)" if conf_name == "2d_cpu" else " (default: GPU)",
+                    dev, f", {info.world_size} processes" if info.enabled else "")
+        logger.info("overrides: %s", json.dumps(all_overrides) if all_overrides else "none")
+        if dev.type == "cpu":
+            logger.info("CPU threads: %d (set OMP_NUM_THREADS to change)", torch.get_num_threads())
+        tr = cls(plans_obj, config, fold, [volumes[c] for c in train_cases], val_volumes, fold_folder, dev, info,
+                 all_overrides, lowres=[lowres[c] for c in train_cases] if lowres is not None else None,
+                 val_lowres=val_lowres)
+        if val_only:
+            tr.validate_checkpoint(ckpt_path, ckpt)
+            return fold_folder
+        if info.is_main:
+            write_json_atomic({"trainer": cls.__name__, "trainer_arg": trainer, "configuration": conf_name,
+                               "overrides": all_overrides, "resolved": config.to_dict(), "device": str(dev),
+                               "world_size": info.world_size, "continue_training": bool(continue_training),
+                               "pretrained_weights": str(pretrained_weights) if pretrained_weights else None},
+                              fold_folder / "training_config.json")
+        tr.initialize()
+        if ckpt is not None:
+            tr.resume(ckpt_path, ckpt)
+        elif continue_training:
+            logger.warning("--c: no checkpoint in %s; starting a new training", fold_folder)
+        elif pretrained_weights:
+            tr.load_pretrained(Path(pretrained_weights))
+        elif ckpt_io.find_checkpoint(fold_folder) is not None:
+            logger.warning("%s holds checkpoints of an earlier run; they will be overwritten (--c continues it)",
+                           fold_folder)
+        tr.run_training()
+        return fold_folder
+    finally:
+        remove_log_file(handler)
+        D.cleanup(info)
+
+
+__all__ = ["train", "default_configuration", "fold_cases", "load_cases", "parse_fold"]

@@ -1,0 +1,105 @@
+"""Training batches: eq. 20 sizes, one scale per batch, true crops, seeded streams, workers, paired mode."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from autosr.degradation import degrade
+from autosr.plans import DegradationPlan, ScalePlan
+from autosr.scales import patch_sizes
+from autosr.training.data_loader import (ScaleSampler, SRPatchLoader, batch_scale, make_batch_iterator, shutdown,
+                                         seeded_generator)
+
+
+def volumes(n=2, shape=(1, 4, 30, 34), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.random(shape, dtype=np.float32) for _ in range(n)]
+
+
+def loader(vols=None, **kw):
+    args = dict(patch_size=(20, 16), batch_size=3, scales=ScalePlan(max=4.0, sampling="grid", step=0.1),
+                degradation=DegradationPlan(sigma=0.8), augment=True, seed=5)
+    args.update(kw)
+    return SRPatchLoader(vols if vols is not None else volumes(), **args)
+
+
+def test_batches_follow_eq20_with_one_scale_per_batch():
+    ld = loader()
+    grid = {Fraction(v).limit_denominator(100) for v in ScalePlan(max=4.0, step=0.1).values()}
+    for _ in range(25):
+        b = next(ld)
+        s = batch_scale(b)
+        assert s in grid and s > 1
+        (h, hh), (w, hw) = patch_sizes(20, s), patch_sizes(16, s)
+        assert b["lr"].shape == (3, 1, h, w) and b["hr"].shape == (3, 1, hh, hw)
+        assert b["lr"].dtype == np.float32 and b["hr"].dtype == np.float32
+
+
+def test_hr_patches_are_crops_and_lr_is_their_degradation():
+    vol = np.arange(1 * 3 * 30 * 34, dtype=np.float32).reshape(1, 3, 30, 34) / (3 * 30 * 34)
+    ld = loader([vol], augment=False, batch_size=1, scales=ScalePlan(max=2.0, sampling="grid", step=1.0))
+    b = next(ld)  # scale 2: LR 10×8, HR 20×16
+    hr = b["hr"][0, 0]
+    z, y, x = np.argwhere(vol[0] == hr[0, 0])[0]
+    np.testing.assert_array_equal(vol[0, z, y:y + 20, x:x + 16], hr)
+    expected = degrade(torch.from_numpy(vol[None, :, z, y:y + 20, x:x + 16].copy()), 2, sigma=0.8)
+    np.testing.assert_allclose(b["lr"], expected.numpy(), atol=1e-6)
+
+
+def test_uniform_scales_stay_in_range():
+    g = seeded_generator(1)
+    sampler = ScaleSampler(ScalePlan(max=3.0, sampling="uniform"))
+    values = [sampler.sample(g) for _ in range(200)]
+    assert all(Fraction(1) < s <= 3 and (s * 100).denominator == 1 for s in values)
+    assert len(set(values)) > 50
+    with pytest.raises(ValueError):
+        ScaleSampler(ScalePlan(max=3.0, sampling="random"))
+
+
+def test_rotations_keep_non_square_shapes_and_small_slices_are_padded():
+    ld = loader(volumes(shape=(2, 3, 12, 40)), patch_size=(16, 24), augment=True)
+    for _ in range(10):
+        b = next(ld)
+        s = batch_scale(b)
+        assert b["hr"].shape[1:] == (2, patch_sizes(16, s)[1], patch_sizes(24, s)[1])
+
+
+def test_same_seed_same_stream_and_state_restores():
+    a, b = loader(), loader()
+    for _ in range(3):
+        x, y = next(a), next(b)
+        assert x["scale"] == y["scale"] and np.array_equal(x["hr"], y["hr"]) and np.array_equal(x["lr"], y["lr"])
+    states = {k: g.get_state() for k, g in a.generators.items()}
+    first = next(a)
+    for k, g in a.generators.items():
+        g.set_state(states[k])
+    assert np.array_equal(next(a)["hr"], first["hr"])
+    other = loader(rank=1)
+    assert not np.array_equal(next(other)["hr"], next(loader())["hr"])
+
+
+def test_background_workers_produce_reproducible_batches():
+    runs = []
+    for _ in range(2):
+        it = make_batch_iterator(loader(), num_workers=2)
+        try:
+            runs.append([next(it) for _ in range(4)])
+        finally:
+            shutdown(it)
+    for x, y in zip(*runs):
+        assert x["scale"] == y["scale"] and np.array_equal(x["hr"], y["hr"])
+        assert x["lr"].shape[2] == patch_sizes(20, batch_scale(x))[0]
+
+
+def test_paired_mode_cuts_aligned_patches():
+    hr_vols = volumes(shape=(1, 3, 40, 40))
+    pairs = [(degrade(torch.from_numpy(v).permute(1, 0, 2, 3), 2, sigma=0.8).permute(1, 0, 2, 3).numpy(),
+              Fraction(2)) for v in hr_vols]
+    ld = loader(hr_vols, patch_size=(16, 16), lowres=pairs)
+    for _ in range(5):
+        b = next(ld)
+        assert batch_scale(b) == 2
+        assert b["lr"].shape == (3, 1, 8, 8) and b["hr"].shape == (3, 1, 16, 16)

@@ -1,0 +1,180 @@
+"""End to end on tiny synthetic datasets: raw → plan_and_preprocess → autosr_train (CLI, in-process)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from autosr.commands.train import main
+from autosr.training.checkpoint import load_generator
+from tests.training.helpers import TINY
+
+RUN = "MetaSRTrainer__autosrPlans__2d_cpu"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def train_cli(*args, steps=6, warmup=3, **extra):
+    overrides = {**TINY, **extra}
+    argv = [*map(str, args), "-c", "2d_cpu", "--steps", str(steps), "--warmup_steps", str(warmup), "--device", "cpu"]
+    for k, v in overrides.items():
+        argv += ["-o", f"{k}={json.dumps(v)}"]
+    return main(argv)
+
+
+def test_training_writes_a_complete_model_folder(env):
+    assert train_cli(1, 0) == 0
+    run = env / "Dataset001_One" / RUN
+    fold = run / "fold_0"
+    for name in ("plans.json", "dataset.json"):
+        assert (run / name).is_file()
+    for name in ("checkpoint_latest.pth", "checkpoint_best.pth", "checkpoint_final.pth", "training_log.txt",
+                 "progress.png", "validation.json", "training_config.json"):
+        assert (fold / name).is_file(), name
+    ckpt = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    assert ckpt["step"] == 6 and ckpt["phase"] == "gan" and ckpt["generator_config"]["name"] == "MetaSR"
+    assert ckpt["identity"]["dataset_name"] == "Dataset001_One" and ckpt["identity"]["num_channels"] == 1
+    assert ckpt["configuration"]["network"]["width"] == 8 and "critic" in ckpt and "optimizer_c" in ckpt
+    log = (fold / "training_log.txt").read_text()
+    assert "overrides:" in log and '"network.width": 8' in log
+    assert "perceptual loss" in log  # never silent about the VGG loss
+    s_max = ckpt["identity"]["scale_max"]
+    expected = [s for s in (1.5, 2, 2.5, 3, 3.5, 4) if s <= s_max]
+    for s in expected:
+        assert f"x{s:g} " in log
+    assert json.loads((fold / "training_config.json").read_text())["overrides"]["network.depth"] == 2
+    model, _ = load_generator(fold, "cpu")
+    assert model(torch.rand(1, 1, 8, 9), 2.5).shape == (1, 1, 20, 22)
+    # --val_only validates the final checkpoint again, without training.
+    (fold / "validation.json").unlink()
+    assert main(["1", "0", "-c", "2d_cpu", "--val_only", "--device", "cpu"]) == 0
+    results = json.loads((fold / "validation.json").read_text())
+    assert results["checkpoint"] == "checkpoint_final.pth"
+    assert {f"{s:g}" for s in expected} <= set(results["results"])
+    assert all(float(k) <= s_max for k in results["results"])
+
+
+def test_interrupted_run_resumes_to_identical_weights(env):
+    assert train_cli(1, 0, "--deterministic") == 0
+    helper = "tests.training.helpers:InterruptingTrainer"
+    assert train_cli(1, 0, "--deterministic", "-tr", helper) == 130  # like Ctrl-C after 3 steps
+    fold = env / "Dataset001_One" / "InterruptingTrainer__autosrPlans__2d_cpu" / "fold_0"
+    assert torch.load(fold / "checkpoint_latest.pth", weights_only=True)["step"] == 3
+    assert not (fold / "checkpoint_final.pth").exists()
+    assert main(["1", "0", "-c", "2d_cpu", "-tr", helper, "--c", "--device", "cpu"]) == 0
+    a = torch.load(env / "Dataset001_One" / RUN / "fold_0" / "checkpoint_final.pth", weights_only=True)
+    b = torch.load(fold / "checkpoint_final.pth", weights_only=True)
+    for part in ("generator", "critic"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+    assert "continuing from" in (fold / "training_log.txt").read_text()
+
+
+def test_transfer_learning_reinitialises_channel_layers(env, capsys):
+    assert train_cli(1, 0, steps=2, warmup=2) == 0
+    pre = env / "Dataset001_One" / RUN / "fold_0" / "checkpoint_final.pth"
+    assert train_cli(2, 0, "--pretrained_weights", pre, steps=2, warmup=1) == 0
+    log = (env / "Dataset002_Two" / RUN / "fold_0" / "training_log.txt").read_text()
+    assert "NOTICE" in log and "re-initialised" in log and "Dataset001_One" in log
+    # The same checkpoint without --pretrained_weights (here: as the fold's latest) is refused.
+    fold = env / "Dataset002_Two" / RUN / "fold_0"
+    shutil.copyfile(pre, fold / "checkpoint_latest.pth")
+    capsys.readouterr()
+    assert main(["2", "0", "-c", "2d_cpu", "--c", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "does not belong to this run" in err and "--pretrained_weights" in err
+
+
+def test_paired_mode_trains_on_the_real_low_resolution_scans(env):
+    assert train_cli(4, 0, steps=2, warmup=1) == 0
+    fold = env / "Dataset004_Paired" / RUN / "fold_0"
+    ckpt = torch.load(fold / "checkpoint_final.pth", weights_only=True)
+    assert ckpt["configuration"]["degradation"]["mode"] == "paired" and ckpt["step"] == 2
+    # validated on the real LR scans, at their scale only
+    assert set(json.loads((fold / "validation.json").read_text())["results"]) == {"2"}
+
+
+def fake_vgg19(path):
+    """A torchvision-format VGG19 checkpoint of constant weights; stride-0 tensors keep the file tiny."""
+    from autosr.networks.vgg import vgg19_features
+    state = {f"features.{k}": torch.full((1,), 0.01).expand(v.shape) for k, v in vgg19_features().state_dict().items()}
+    torch.save(state, path)
+    return path
+
+
+def test_perceptual_loss_with_a_weights_file(env, tmp_path):
+    weights = fake_vgg19(tmp_path / "vgg19.pth")
+    assert train_cli(1, 0, "--perceptual", "on", "--vgg_weights", weights, steps=2, warmup=1) == 0
+    fold = env / "Dataset001_One" / RUN / "fold_0"
+    assert "perceptual loss: VGG19 conv2_2" in (fold / "training_log.txt").read_text()
+    ckpt = torch.load(fold / "checkpoint_final.pth", weights_only=True)
+    assert ckpt["eta_perc_effective"] == ckpt["configuration"]["training"]["eta_perc"] > 0
+    assert "perc" in ckpt["history"]["train"][-1]
+
+
+def test_missing_vgg_weights_with_auto_runs_without_it_and_says_so(env, capsys):
+    assert train_cli(1, 0, "--perceptual", "auto", steps=2, warmup=1) == 0
+    fold = env / "Dataset001_One" / RUN / "fold_0"
+    assert "perceptual loss DISABLED (eta = 0)" in (fold / "training_log.txt").read_text()
+    assert "perceptual loss DISABLED" in capsys.readouterr().err  # on the console too
+    assert torch.load(fold / "checkpoint_final.pth", weights_only=True)["eta_perc_effective"] == 0
+
+
+def test_missing_vgg_weights_without_auto_is_a_clear_error(env, capsys, tmp_path):
+    assert train_cli(1, 0, "--perceptual", "on", steps=2, warmup=1) == 1
+    assert "--perceptual on needs VGG19 weights" in capsys.readouterr().err
+    assert train_cli(1, 0, "--vgg_weights", tmp_path / "nowhere.pth", steps=2, warmup=1) == 1
+    assert "nowhere.pth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["99", "0"], "not found"),
+    (["1", "7"], "fold 7 is not in"),
+    (["1", "x"], "fold 'x'"),
+    (["3", "0"], "not preprocessed"),
+    (["1", "0", "-tr", "NoSuchTrainer"], "unknown trainer"),
+    (["1", "0", "-o", "training.no_such_key=1"], "unknown key"),
+])
+def test_bad_input_gives_one_clear_message(env, capsys, args, message):
+    assert main([*args, "-c", "2d_cpu", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("autosr_train: error:") and message in err and "Traceback" not in err
+
+
+def test_corrupt_checkpoint_is_reported_on_continue(env, capsys):
+    fold = env / "Dataset001_One" / RUN / "fold_0"
+    fold.mkdir(parents=True)
+    (fold / "checkpoint_latest.pth").write_bytes(b"\x00" * 64)
+    assert main(["1", "0", "-c", "2d_cpu", "--c", "--device", "cpu"]) == 1
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(env):
+    """A real SIGINT with a background data worker: the step finishes, checkpoint_latest is written."""
+    overrides = {**TINY, "training.num_workers": 1, "training.val_every": 0, "training.checkpoint_every": 0,
+                 "training.perceptual": "off"}
+    cmd = [sys.executable, "-m", "autosr.commands.train", "1", "0", "-c", "2d_cpu", "--device", "cpu",
+           "--steps", "100000"] + [a for k, v in overrides.items() for a in ("-o", f"{k}={json.dumps(v)}")]
+    environ = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    log = env / "Dataset001_One" / RUN / "fold_0" / "training_log.txt"
+    proc = subprocess.Popen(cmd, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 90
+        while not (log.is_file() and "[warmup]" in log.read_text()):  # training steps are running
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() else "timeout"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    ckpt = torch.load(log.parent / "checkpoint_latest.pth", weights_only=True)
+    assert ckpt["step"] >= 50 and "continue with --c" in log.read_text()
