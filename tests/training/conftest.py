@@ -1,21 +1,11 @@
-"""Training test fixtures: one CPU thread (on a shared machine more threads only wait for each other)
-and tiny synthetic datasets preprocessed once per session."""
+"""Training test fixtures: tiny synthetic datasets preprocessed once per session, no VGG download."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from autosr.imageio import Geometry, read_image, write_image
 from tests.synthetic import make_raw_dataset
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
