@@ -5,9 +5,11 @@ The numbers are estimates, stated so a user can check and change them in one pla
 - **Compute.** A MetaSR training step costs a multiple of the generator's forward multiply-
   accumulates (EDSR body on the LR patch + Meta-Upscale on the HR patch). We measured the CPU time
   of whole L1 steps (forward, backward, Adam; 2 PyTorch threads) for MetaSR width 32, depth 8,
-  48² HR patches, batch 8, scales drawn from the grid of step 0.1 up to 4: ≈0.35 CPU-s per step
-  for 0.66 forward GMAC, i.e. ≈0.5 s per GMAC. Wall time on an idle 2-core machine is at most that
-  (two threads overlap). The Meta-Upscale's cost grows with the numerator ``p`` of ``s = p/q``:
+  48² HR patches, batch 8, scales drawn from the grid of step 0.1 up to 4: on an otherwise idle
+  2-core machine a whole planned run of 1380 L1 + 80 GAN steps took 114 s wall (≈17 L1 steps/s and
+  ≈4 GAN steps/s, data loading and validation included) for 0.66 forward GMAC per step, i.e.
+  ≈0.09 s per GMAC (0.1 with a margin). An earlier figure of 0.5 s/GMAC came from a machine
+  shared with three other training jobs. The Meta-Upscale's cost grows with the numerator ``p`` of ``s = p/q``:
   the same run on the step-0.05 grid took ≈2.5× longer, hence the CPU configuration's 0.1 grid.
   A GAN step adds the critic (twice, plus the gradient penalty): ``GAN_STEP_FACTOR`` × an L1 step
   (without the VGG perceptual loss, which alone would cost ≈5× the small generator at 48²).
@@ -21,15 +23,15 @@ from __future__ import annotations
 
 from typing import Iterable
 
-CPU_SECONDS_PER_GMAC = 0.5
-GAN_STEP_FACTOR = 3.0
+CPU_SECONDS_PER_GMAC = 0.1
+GAN_STEP_FACTOR = 4.0
 MEMORY_SLACK = 1.5
 FIXED_GPU_GB = 1.5
 FIXED_CPU_GB = 1.0
 
 #: The short CPU configuration ("2d_cpu"); the lead and trainer tune these numbers here.
 CPU_CONFIG = {
-    "minutes": 10.0,          # wall-clock target of a whole run (training + validation)
+    "minutes": 8.0,           # wall-clock target of a whole run (training + validation)
     "patch": 48,              # HR patch; LR patch at s = 4 is 12 px, the minimum
     "batch": 8,
     "width": 32, "depth": 8, "mlp_hidden": 256,

@@ -84,7 +84,7 @@ def test_cpu_configuration_states_its_time(autosr_folders):
     assert (paper.training.warmup_steps, paper.training.gan_steps, paper.training.lr) == (100_000, 100_000, 1e-4)
     assert paper.training.lr_halve_every == 50_000 and paper.network["upsample_skip"] == "none"
     total = cpu.training.warmup_steps + cpu.training.gan_steps
-    assert 500 <= total <= 5000 and "min on a 2-core CPU" in cpu.training.why
+    assert 500 <= total <= 20_000 and "min on a 2-core CPU" in cpu.training.why
     assert cpu.network["upsample_skip"] == "bicubic" and cpu.training.perceptual == "auto"
 
 
