@@ -42,7 +42,7 @@ def fetch_template(cache_dir: Path) -> Path:
         logger.info("demo: downloading nilearn %s from PyPI (the MNI152 template ships inside it)", NILEARN_VERSION)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
                "-d", str(cache_dir), f"nilearn=={NILEARN_VERSION}"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace")
         wheels = sorted(cache_dir.glob(f"nilearn-{NILEARN_VERSION}-*.whl"))
         if res.returncode != 0 or not wheels:
             raise AutoSRError(f"could not download nilearn=={NILEARN_VERSION} from PyPI ({res.stderr.strip()[-300:]}); "

@@ -80,7 +80,7 @@ def measure_peak(component: str, scale: float, size: int, channels: int, threads
         run = _runner(model, component, size, channels, scale)
         run()  # warm-up: thread pools, oneDNN primitive caches, lazily initialised kernels
         try:
-            with open("/proc/self/clear_refs", "w") as fh:
+            with open("/proc/self/clear_refs", "w", encoding="utf-8") as fh:
                 fh.write("5")
             before, method = _status_kb("VmRSS"), "VmHWM"
         except OSError:
@@ -95,7 +95,7 @@ def peak_in_subprocess(component: str, scale: float, args: argparse.Namespace) -
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     cmd = [sys.executable, __file__, "--_peak", component, "--scales", str(scale), "--size", str(args.size),
            "--channels", str(args.channels), "--threads", str(args.threads)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -63,7 +63,7 @@ def make_model_folder(root: Path, width: int, depth: int, scale_max: float) -> P
              "configurations": {"2d_cpu": {"data_identifier": "autosrPlans_2d_cpu", "scales": {"max": scale_max},
                                            "network": net_cfg}}}
     (folder / "fold_0").mkdir(parents=True)
-    (folder / "plans.json").write_text(json.dumps(plans, indent=1))
+    (folder / "plans.json").write_text(json.dumps(plans, indent=1), encoding="utf-8")
     gen = MetaSRGenerator(**{k: v for k, v in net_cfg.items() if k != "name"})
     identity = {"dataset_name": "Dataset999_Bench", "plans_name": "autosrPlans", "configuration": "2d_cpu",
                 "trainer": "MetaSRTrainer", "num_channels": 1, "channel_names": ["T2"], "scale_max": scale_max,

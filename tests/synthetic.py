@@ -69,5 +69,5 @@ def make_raw_dataset(raw_root: Path, dataset_id: int = 1, name: str = "Synth", n
     info = {"name": name, "description": "synthetic phantoms for tests", "channel_names": channel_names,
             "file_ending": file_ending, "numTraining": n_cases, "license": "CC0", "reference": "tests/synthetic.py"}
     info.update(extra or {})
-    (folder / "dataset.json").write_text(json.dumps(info, indent=2))
+    (folder / "dataset.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return folder

@@ -14,7 +14,7 @@ def _write(folder, **info):
     folder.mkdir(parents=True, exist_ok=True)
     base = {"name": "X", "channel_names": {"0": "T2"}, "file_ending": ".nii.gz", "numTraining": 0}
     base.update(info)
-    (folder / "dataset.json").write_text(json.dumps({k: v for k, v in base.items() if v is not None}))
+    (folder / "dataset.json").write_text(json.dumps({k: v for k, v in base.items() if v is not None}), encoding="utf-8")
     return folder
 
 
@@ -58,7 +58,7 @@ def test_malformed_values(tmp_path, info, message):
 def test_missing_and_invalid_json(tmp_path):
     with pytest.raises(DatasetError, match="dataset.json: missing"):
         load_dataset_json(tmp_path)
-    (tmp_path / "dataset.json").write_text("{not json")
+    (tmp_path / "dataset.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(DatasetError, match="not valid JSON"):
         load_dataset_json(tmp_path)
 
@@ -79,5 +79,5 @@ def test_raw_dataset_view(autosr_folders):
 
 def test_write_json_atomic_leaves_no_temporary(tmp_path):
     write_json_atomic({"a": 1}, tmp_path / "sub" / "x.json")
-    assert json.loads((tmp_path / "sub" / "x.json").read_text()) == {"a": 1}
+    assert json.loads((tmp_path / "sub" / "x.json").read_text(encoding="utf-8")) == {"a": 1}
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.json"]

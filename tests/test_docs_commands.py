@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands() -> Dict[str, str]:
-    text = (ROOT / "setup.py").read_text()
+    text = (ROOT / "setup.py").read_text(encoding="utf-8")
     block = text[text.index("COMMANDS = {"): text.index("}", text.index("COMMANDS = {"))]
     return dict(re.findall(r'"(autosr_\w+)":\s*"([\w.:]+)"', block))
 

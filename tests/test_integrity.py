@@ -23,13 +23,13 @@ def ds(autosr_folders):
 
 
 def _edit_json(folder, **changes):
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     for k, v in changes.items():
         if v is None:
             info.pop(k, None)
         else:
             info[k] = v
-    (folder / "dataset.json").write_text(json.dumps(info))
+    (folder / "dataset.json").write_text(json.dumps(info), encoding="utf-8")
 
 
 def _one(problems, *fragments):
@@ -106,7 +106,7 @@ def test_bad_file_names(ds):
     (ds / "imagesTr" / "case000_0000.nii").write_bytes(b"")
     (ds / "imagesTr" / "case000_0002.nii.gz").write_bytes(src.read_bytes())
     (ds / "imagesTr" / "sub").mkdir()
-    (ds / "imagesTr" / ".hidden_tmp").write_text("ignored")
+    (ds / "imagesTr" / ".hidden_tmp").write_text("ignored", encoding="utf-8")
     problems = check_dataset(ds)
     _one(problems, "case000_flair.nii.gz: name does not match {case}_{CCCC}.nii.gz")
     _one(problems, "case000_0000.nii: ending .nii differs")

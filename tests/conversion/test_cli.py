@@ -17,7 +17,7 @@ def test_generic_then_verified(tmp_path, autosr_folders, capsys):
     out = capsys.readouterr().out
     folder = autosr_folders["raw"] / "Dataset008_in"
     assert f"dataset written to {folder}" in out and "integrity check passed" in out
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "CT"} and info["license"] == "CC0"
     # a second run refuses; --overwrite replaces
     assert main(["-i", str(tmp_path / "in"), "-d", "8"]) == 1
@@ -32,7 +32,7 @@ def test_multichannel_cli(tmp_path, autosr_folders, capsys):
         write_scan(tmp_path / "in" / case / "x_T1c.nii.gz", seed=3)
     assert main(["-i", str(tmp_path / "in"), "-d", "2", "-n", "Brain", "--layout", "multichannel",
                  "--channels", "flair", "t1c", "--channel_names", "FLAIR", "T1c"]) == 0
-    info = json.loads((autosr_folders["raw"] / "Dataset002_Brain" / "dataset.json").read_text())
+    info = json.loads((autosr_folders["raw"] / "Dataset002_Brain" / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "FLAIR", "1": "T1c"}
 
 

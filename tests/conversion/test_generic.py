@@ -28,7 +28,7 @@ def mixed(tmp_path):
                        series_number=3, prefix="A")
     write_dicom_series(src / "dicom" / "study", phantom((4, 10, 12), seed=7, modality="CT"), series_uid="1.2.3.2",
                        series_number=5, prefix="B")
-    (src / "README.txt").write_text("not an image")
+    (src / "README.txt").write_text("not an image", encoding="utf-8")
     (src / ".cache").mkdir()
     write_scan(src / ".cache" / "hidden.nii.gz")
     return src
@@ -42,7 +42,7 @@ def test_generic_conversion(mixed, autosr_folders):
     files = sorted(p.name for p in (folder / "imagesTr").iterdir())
     assert files == ["brain_T2_0000.nii.gz", "knee_0000.nii.gz", "oasis_like_0000.nii.gz", "site_a_scan_0000.nii.gz",
                      "site_b_scan_0000.nii.gz", "study_s3_0000.nii.gz", "study_s5_0000.nii.gz"]
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["numTraining"] == 7 and info["channel_names"] == {"0": "MR"}
     assert info["sources"]["site_a_scan"]["images"][0]["path"] == str(mixed / "site_a" / "scan.mha")
     assert info["sources"]["study_s5"]["images"][0]["series_instance_uid"] == "1.2.3.2"
@@ -60,14 +60,14 @@ def test_ct_dicom_gets_channel_ct(tmp_path, autosr_folders):
     vol = phantom((3, 10, 12), modality="CT")
     write_dicom_series(tmp_path / "ct_series", vol)
     folder = convert_generic(tmp_path / "ct_series", 1, "CT")
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "CT"}
     from autosr.imageio import read_image
     arr, g = read_image(folder / "imagesTr" / "ct_series_0000.nii.gz")
     np.testing.assert_array_equal(arr, vol)
     np.testing.assert_allclose(g.spacing, (0.8, 0.8, 2.0), atol=1e-5)
     folder = convert_generic(tmp_path / "ct_series", 2, "AsMR", modality="mr")
-    assert json.loads((folder / "dataset.json").read_text())["channel_names"] == {"0": "MR"}
+    assert json.loads((folder / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "MR"}
 
 
 def test_test_fraction(tmp_path, autosr_folders):
@@ -75,7 +75,7 @@ def test_test_fraction(tmp_path, autosr_folders):
         write_scan(tmp_path / "in" / f"s{i}.nii.gz", shape=(2, 8, 8), seed=i)
     folder = convert_generic(tmp_path / "in", 1, "Split", test_fraction=0.4)
     assert len(list((folder / "imagesTs").iterdir())) == 2 and len(list((folder / "imagesTr").iterdir())) == 3
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["numTraining"] == 3 and info["numTest"] == 2
     assert check_dataset(folder) == []
 
@@ -108,7 +108,7 @@ def test_empty_or_missing_input(tmp_path, autosr_folders):
 
 def test_real_ct_dicom_and_anisotropic_mr(shared_data, autosr_folders):
     ct = convert_generic(shared_data / "totalsegmentator" / "example_ct_dicom", 1, "ChestCT")
-    assert json.loads((ct / "dataset.json").read_text())["channel_names"] == {"0": "CT"}
+    assert json.loads((ct / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "CT"}
     assert check_dataset(ct) == []
     assert_same_image(shared_data / "totalsegmentator" / "example_ct_dicom", ct / "imagesTr" / "example_ct_dicom_0000.nii.gz")
     t2 = convert_generic(shared_data / "torchio_fpg" / "t2.nii.gz", 2, "BrainT2")

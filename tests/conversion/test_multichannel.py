@@ -23,7 +23,7 @@ def _brats_like(root, cases=("pat0005", "pat0006")):
         write_scan(d / "T1c_subtrMeanDivStd.nii.gz", seed=10 + i, dtype=np.float32, direction=RAS)
         write_scan(d / "brainmask.nii.gz", seed=20 + i, direction=RAS)
         write_scan(d / "OTMultiClass.nii.gz", seed=30 + i, direction=RAS)
-        (d / "License_CC_BY_NC_SA_3.0.txt").write_text("licence")
+        (d / "License_CC_BY_NC_SA_3.0.txt").write_text("licence", encoding="utf-8")
     return root
 
 
@@ -35,7 +35,7 @@ def test_keywords_pick_channels_case_insensitively(tmp_path, autosr_folders):
     assert check_dataset(folder) == []
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == [
         "pat0005_0000.nii.gz", "pat0005_0001.nii.gz", "pat0006_0000.nii.gz", "pat0006_0001.nii.gz"]
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "FLAIR", "1": "T1c"} and info["numTraining"] == 2
     assert_same_image(src / "pat0006" / "T1c_subtrMeanDivStd.nii.gz", folder / "imagesTr" / "pat0006_0001.nii.gz")
 
@@ -75,7 +75,7 @@ def test_paired_lowres_channels(tmp_path, autosr_folders):
         lr_origin = tuple(np.asarray(g.origin) + g.direction_matrix @ ((np.asarray(lr_sp) - g.spacing) / 2))
         write_image(np.full((3, 8, 8), i, np.int16), Geometry(lr_sp, lr_origin, RAS), src / case / "CBCT.nii.gz")
     folder = convert_multichannel(src, 3, "Pelvis", ["ct"], lowres_channels=["cbct"])
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["paired_lowres"] is True and info["channel_names"] == {"0": "CT"}
     assert sorted(p.name for p in (folder / "lowresTr").iterdir()) == ["p1_0000.nii.gz", "p2_0000.nii.gz"]
     assert check_dataset(folder) == []

@@ -43,7 +43,7 @@ def test_oasis(tmp_path, autosr_folders):
     assert snapshot(root) == before
     assert folder.name == "Dataset011_OASIS1" and check_dataset(folder) == []
     assert _names(folder) == ["OAS1_0001_MR1_0000.nii.gz", "OAS1_0002_MR1_0000.nii.gz", "OAS1_0042_MR1_0000.nii.gz"]
-    assert json.loads((folder / "dataset.json").read_text())["channel_names"] == {"0": "T1"}
+    assert json.loads((folder / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "T1"}
     assert_same_image(root / "disc2" / "OAS1_0042_MR1" / "PROCESSED" / "MPRAGE" / "T88_111" /
                       "OAS1_0042_MR1_mpr_n4_anon_111_t88_masked_gfc.img", folder / "imagesTr" / "OAS1_0042_MR1_0000.nii.gz")
     with pytest.raises(DatasetError, match="no OASIS-1 images found"):
@@ -61,7 +61,7 @@ def test_brats_2018_and_2023_naming(tmp_path, autosr_folders):
         write_scan(d / f"BraTS-GLI-00000-000-{mod}.nii.gz", shape=SMALL, seed=50 + j)
     folder = convert_brats(root, 21)
     assert check_dataset(folder) == []
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "T1", "1": "T1ce", "2": "T2", "3": "FLAIR"} and info["numTraining"] == 3
     assert len(_names(folder)) == 12
     case = "Brats18_TCIA01_131_1"
@@ -89,13 +89,13 @@ def test_acdc(tmp_path, autosr_folders):
             write_scan(d / f"{pid}_frame{f:02d}.nii.gz", shape=(3, 12, 10), spacing=(1.5, 1.5, 10.0), seed=f)
             write_scan(d / f"{pid}_frame{f:02d}_gt.nii.gz", shape=(3, 12, 10), spacing=(1.5, 1.5, 10.0))
         nib.save(nib.Nifti1Image(np.zeros((10, 12, 3, 5), np.int16), np.eye(4)), str(d / f"{pid}_4d.nii.gz"))
-        (d / "Info.cfg").write_text("ED: 1\nES: 12\n")
+        (d / "Info.cfg").write_text("ED: 1\nES: 12\n", encoding="utf-8")
     folder = convert_acdc(root, 31)
     assert check_dataset(folder) == []
     assert _names(folder) == ["patient001_frame01_0000.nii.gz", "patient001_frame12_0000.nii.gz",
                               "patient002_frame01_0000.nii.gz", "patient002_frame09_0000.nii.gz"]
     assert _names(folder, "imagesTs") == ["patient101_frame01_0000.nii.gz", "patient101_frame14_0000.nii.gz"]
-    assert json.loads((folder / "dataset.json").read_text())["numTraining"] == 4
+    assert json.loads((folder / "dataset.json").read_text(encoding="utf-8"))["numTraining"] == 4
 
 
 def test_covid_ct_tcia_layout(tmp_path, autosr_folders):
@@ -112,7 +112,7 @@ def test_covid_ct_tcia_layout(tmp_path, autosr_folders):
     assert check_dataset(folder) == []
     assert _names(folder) == ["volume-covid19-A-0003_s3_0000.nii.gz", "volume-covid19-A-0003_s5_0000.nii.gz",
                               "volume-covid19-A-0011_0000.nii.gz", "volume-covid19-A-0020_0000.nii.gz"]
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["channel_names"] == {"0": "CT"}
     assert info["sources"]["volume-covid19-A-0003_s5"]["images"][0]["series_instance_uid"] == "1.2.3.5"
     assert_same_image(study / "5.000000-NA-67891", folder / "imagesTr" / "volume-covid19-A-0003_s5_0000.nii.gz")

@@ -19,7 +19,7 @@ def _cases(tmp_path, n=2):
 def test_write_dataset_creates_valid_dataset(tmp_path, autosr_folders):
     folder = write_dataset(_cases(tmp_path), 5, "Demo", ["T2"], metadata={"license": "CC0", "note": "kept"})
     assert folder == autosr_folders["raw"] / "Dataset005_Demo"
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert info["numTraining"] == 2 and info["channel_names"] == {"0": "T2"} and info["note"] == "kept"
     assert info["sources"]["c0"]["images"][0]["path"].endswith("c0.nii.gz")
     assert check_dataset(folder) == []
@@ -36,14 +36,14 @@ def test_refuses_existing_and_same_id(tmp_path, autosr_folders):
 
 def test_overwrite_replaces_only_when_complete(tmp_path, autosr_folders):
     folder = write_dataset(_cases(tmp_path, 1), 5, "Demo", ["T2"])
-    before = (folder / "dataset.json").read_text()
+    before = (folder / "dataset.json").read_text(encoding="utf-8")
     bad = _cases(tmp_path, 2) + [CaseSpec("broken", [ImageSource(tmp_path / "src" / "missing.nii.gz")])]
     with pytest.raises(ProblemsError, match="nothing was written"):
         write_dataset(bad, 5, "Demo", ["T2"], overwrite=True)
-    assert (folder / "dataset.json").read_text() == before  # the old dataset is intact
+    assert (folder / "dataset.json").read_text(encoding="utf-8") == before  # the old dataset is intact
     assert [p.name for p in autosr_folders["raw"].iterdir()] == ["Dataset005_Demo"]
     write_dataset(_cases(tmp_path, 2), 5, "Demo", ["T2"], overwrite=True)
-    assert json.loads((folder / "dataset.json").read_text())["numTraining"] == 2
+    assert json.loads((folder / "dataset.json").read_text(encoding="utf-8"))["numTraining"] == 2
     assert [p.name for p in autosr_folders["raw"].iterdir()] == ["Dataset005_Demo"]
 
 

@@ -24,11 +24,11 @@ def setup(autosr_folders):
     pre = autosr_folders["preprocessed"] / "Dataset001_Synth"
     (pre / "autosrPlans_2d_cpu").mkdir(parents=True)
     cases = ["case000", "case001", "case002"]
-    (pre / "splits_final.json").write_text(json.dumps([{"train": cases[:1], "val": cases[1:]}]))
+    (pre / "splits_final.json").write_text(json.dumps([{"train": cases[:1], "val": cases[1:]}]), encoding="utf-8")
     for i, case in enumerate(cases):
         vol = phantom((4, 40, 44), seed=i).astype(np.float32)
         np.save(pre / "autosrPlans_2d_cpu" / f"{case}.npy", (vol / vol.max())[None])
-        (pre / "autosrPlans_2d_cpu" / f"{case}.json").write_text(json.dumps({"case": case}))
+        (pre / "autosrPlans_2d_cpu" / f"{case}.json").write_text(json.dumps({"case": case}), encoding="utf-8")
     make_raw_dataset(autosr_folders["raw"], n_cases=1, test_cases=2, shape=(3, 36, 40))
     return model
 
@@ -42,7 +42,7 @@ def test_evaluate_model_writes_every_file(setup, capsys):
     assert set(per_slice["method"]) == {"model", "bicubic", "bilinear"} and set(per_slice["case"]) == {"case001", "case002"}
     assert set(per_slice["scale"]) == {2.0, 3.5}
     assert len(per_slice) == 3 * 2 * per_slice.groupby(["case", "slice"]).ngroups
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(summary["per_scale"]) == {"2", "3.5"} and set(summary["mean_over_scales"]) == {"model", "bicubic", "bilinear"}
     assert summary["split"] == "val" and summary["cases"] == 2
     assert all(v == "available" or v.startswith("unavailable (") for v in summary["perceptual"]["status"].values())
@@ -80,7 +80,7 @@ def test_compare_folders(tmp_path, capsys):
     out = tmp_path / "sr_evaluation"
     for name in FILES[:3] + ("examples.png",):
         assert (out / name).is_file(), name
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     st = summary["per_scale"]["n/a"]["sr"]["psnr"]
     assert 20 < st["mean"] < 60 and summary["missing_predictions"] == ["c9_0000"]
     write_image(hr[:, :20], geom, pred / "c1_0000.nrrd")
@@ -96,7 +96,7 @@ def test_paired_dataset_uses_the_real_lr_too(autosr_folders):
     make_model_folder(autosr_folders["results"], degradation_mode="paired")
     pre = autosr_folders["preprocessed"] / "Dataset001_Synth"
     (pre / "autosrPlans_2d_cpu").mkdir(parents=True)
-    (pre / "splits_final.json").write_text(json.dumps([{"train": ["a"], "val": ["b"]}]))
+    (pre / "splits_final.json").write_text(json.dumps([{"train": ["a"], "val": ["b"]}]), encoding="utf-8")
     vol = phantom((3, 40, 44), seed=3).astype(np.float32)
     vol = (vol / vol.max())[None]
     lr = degrade(torch.from_numpy(vol[0][:, None]), 2, sigma=1.2).numpy().transpose(1, 0, 2, 3)  # (1, S, 20, 22)
@@ -105,7 +105,7 @@ def test_paired_dataset_uses_the_real_lr_too(autosr_folders):
     (pre / "autosrPlans_2d_cpu" / "b.json").write_text(json.dumps(
         {"case": "b", "lowres": {"scale": [2.0, 2.0], "scale_fraction": ["2", "2"], "hr_offset": [0.0, 0.0]}}))
     out = evaluate_model(1, 0, scales=(2, 3), device="cpu")
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["paired_cases"] == 1
     assert set(summary["per_scale"]["2"]) == {"model", "bicubic", "model (real LR)", "bicubic (real LR)"}
     assert set(summary["per_scale"]["3"]) == {"model", "bicubic"}

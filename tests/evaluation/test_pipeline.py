@@ -46,7 +46,7 @@ def test_evaluate_trained_model(trained, monkeypatch, capsys):
     for name in ("metrics_per_slice.csv", "metrics_per_case.csv", "summary.json", "metrics_vs_scale.png",
                  "examples.png"):
         assert (out / name).is_file(), name
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["scales"] == ["2", "3"] and summary["degradation"]["mode"] == "synthetic"
     for key in ("2", "3"):  # a bicubic-skip model after 20 steps is still close to bicubic
         m, b = (summary["per_scale"][key][k]["psnr"]["mean"] for k in ("model", "bicubic"))

@@ -56,7 +56,7 @@ def test_summary_and_table(tmp_path):
     for name in ("metrics_per_slice.csv", "metrics_per_case.csv", "summary.json"):
         assert (tmp_path / name).is_file()
     assert len(pd.read_csv(tmp_path / "metrics_per_slice.csv")) == len(df)
-    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    on_disk = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert on_disk["per_scale"]["4"]["bicubic"]["ssim"]["mean"] == pytest.approx(0.8)
     assert summary["mean_over_scales"] == on_disk["mean_over_scales"]
 

@@ -110,7 +110,7 @@ def test_unreadable_and_missing_files(tmp_path):
         read_image(bad)
     with pytest.raises(ImageReadError, match="does not exist"):
         read_image(tmp_path / "nothing.nii.gz")
-    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
     with pytest.raises(ImageReadError, match="not a supported image"):
         reader_for(tmp_path / "notes.txt")
 

@@ -39,7 +39,7 @@ def make_model_folder(root: Path, channels: Sequence[str] = ("T2",), slicing_axi
             "network": net_cfg}},
     }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "plans.json").write_text(json.dumps(plans, indent=1))
+    (folder / "plans.json").write_text(json.dumps(plans, indent=1), encoding="utf-8")
     (folder / "dataset.json").write_text(json.dumps({
         "name": "Synth", "channel_names": {str(i): c for i, c in enumerate(channels)}, "file_ending": ".nii.gz",
         "numTraining": 3}))

@@ -82,7 +82,7 @@ def test_find_cases_grouping_and_errors(tmp_path):
     with pytest.raises(PredictionInputError, match="has channel 1 but the model was trained on 1 channel"):
         find_cases(inp, 1, ["T1"])
     _img(inp / "b_0001.nii.gz")
-    (inp / "notes.txt").write_text("hello")
+    (inp / "notes.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(PredictionInputError, match="not image file.*notes.txt"):
         find_cases(inp, 2, ["T1", "T2"])
 
@@ -92,7 +92,7 @@ def test_loose_files_and_single_file(tmp_path):
     assert find_cases(tmp_path / "t2.nii.gz", 1)[0].name == "t2"
     with pytest.raises(PredictionInputError, match="needs 2 channels"):
         find_cases(tmp_path / "t2.nii.gz", 2)
-    (tmp_path / "x.txt").write_text("x")
+    (tmp_path / "x.txt").write_text("x", encoding="utf-8")
     with pytest.raises(PredictionInputError, match="not an image file"):
         find_cases(tmp_path / "x.txt", 1)
     with pytest.raises(PredictionInputError, match="does not exist"):

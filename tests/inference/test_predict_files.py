@@ -112,7 +112,7 @@ def test_errors_have_clear_messages(model, scans, tmp_path, capsys, autosr_folde
     assert main(["-i", str(scans), "-s", "2"] + base) == 1
     assert "has channel 1 but the model was trained on 1 channel" in _err(capsys)
     (scans / "case001_0001.nii.gz").unlink()
-    (scans / "readme.txt").write_text("not an image")
+    (scans / "readme.txt").write_text("not an image", encoding="utf-8")
     assert main(["-i", str(scans), "-s", "2"] + base) == 1
     assert "not image file(s): readme.txt" in _err(capsys)
     (scans / "readme.txt").unlink()

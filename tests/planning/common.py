@@ -17,7 +17,7 @@ def pre_folder(name: str) -> Path:
 
 
 def load_plans_json(name: str) -> Dict[str, Any]:
-    return json.loads((pre_folder(name) / "autosrPlans.json").read_text())
+    return json.loads((pre_folder(name) / "autosrPlans.json").read_text(encoding="utf-8"))
 
 
 def make_2d_dataset(dataset_id: int = 7, name: str = "Flat", n_cases: int = 3, shape=(50, 60),

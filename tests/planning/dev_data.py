@@ -66,7 +66,7 @@ def build_dev_dataset(shared: Path, raw_root: Path, name: str, cases: Optional[S
                 _place(Path(shared) / src, dst)
     info = {"name": name, "description": "development scans from ../shared/data (see SOURCES.md there)",
             "channel_names": channels, "file_ending": ending, "numTraining": len(chosen)}
-    (folder / "dataset.json").write_text(json.dumps(info, indent=2))
+    (folder / "dataset.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return folder
 
 

@@ -60,16 +60,16 @@ def test_broken_plans_file_is_not_overwritten(autosr_folders, capsys):
     folder = make_raw_dataset(autosr_folders["raw"], n_cases=1)
     assert _run(capsys, "-d", "1", "--no_pp", "-np", "1")[0] == 0
     path = autosr_folders["preprocessed"] / folder.name / "autosrPlans.json"
-    path.write_text("{ not json")
+    path.write_text("{ not json", encoding="utf-8")
     code, err = _run(capsys, "-d", "1", "--no_pp", "-np", "1")
-    assert code == 1 and "not valid JSON" in err and path.read_text() == "{ not json"
+    assert code == 1 and "not valid JSON" in err and path.read_text(encoding="utf-8") == "{ not json"
 
 
 def test_verify_dataset_integrity_lists_problems_first(autosr_folders, capsys):
     folder = make_raw_dataset(autosr_folders["raw"], n_cases=2)
-    info = json.loads((folder / "dataset.json").read_text())
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     info["numTraining"] = 5
-    (folder / "dataset.json").write_text(json.dumps(info))
+    (folder / "dataset.json").write_text(json.dumps(info), encoding="utf-8")
     code, err = _run(capsys, "-d", "1", "-np", "1", "--verify_dataset_integrity")
     assert code == 1 and "numTraining" in err
     assert _written(autosr_folders["preprocessed"] / folder.name) == []

@@ -126,7 +126,7 @@ def test_dev_preprocessing(dev, shared_data):
     for name in ("TorchioT2", "Slice2DCT", "AbdomenMR"):
         pre = preprocess(dataset_ref(name), num_processes=2, **folders)
         fp = dev[0][name][0]
-        splits = json.loads((pre / "splits_final.json").read_text())
+        splits = json.loads((pre / "splits_final.json").read_text(encoding="utf-8"))
         assert len(splits) == 5
         for case, info in fp["cases"].items():
             arr, props = load_case(pre, "autosrPlans_2d", case)

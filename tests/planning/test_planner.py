@@ -55,7 +55,7 @@ def test_every_field_is_present_with_its_why(autosr_folders):
 def test_patch_scales_and_batch_rules(autosr_folders):
     for i, (shape, expect_reduced) in enumerate([((6, 40, 40), True), ((6, 120, 130), False)]):
         name, plans = _plan(autosr_folders["raw"], dataset_id=10 + i, name=f"S{i}", shape=shape)
-        fp = json.loads((pre_folder(name) / "dataset_fingerprint.json").read_text())
+        fp = json.loads((pre_folder(name) / "dataset_fingerprint.json").read_text(encoding="utf-8"))
         med = np.median([[b[1][1] - b[1][0] + 8, b[2][1] - b[2][0] + 8] for b in
                          (c["foreground_bbox"] for c in fp["cases"].values())], 0)
         for conf_name in plans.configuration_names:

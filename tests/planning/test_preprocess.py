@@ -71,9 +71,9 @@ def test_a_changed_plan_redoes_every_case(autosr_folders):
     name = _dataset(autosr_folders["raw"], n_cases=2)
     plan_and_preprocess(name)
     path = pre_folder(name) / "autosrPlans.json"
-    plans = json.loads(path.read_text())
+    plans = json.loads(path.read_text(encoding="utf-8"))
     plans["crop"]["margin"] = [0, 2, 2]
-    path.write_text(json.dumps(plans))
+    path.write_text(json.dumps(plans), encoding="utf-8")
     raw = RawDataset.open(autosr_folders["raw"] / name)
     done = preprocess_dataset(raw, Plans.load(path), pre_folder(name), ["autosrPlans_2d"])
     assert sorted(done["autosrPlans_2d"]) == ["case000", "case001"]
@@ -87,8 +87,8 @@ def test_two_processes_give_the_same_result(autosr_folders, tmp_path):
     plan_and_preprocess(name, num_processes=2, preprocessed_folder=other)
     for c, arr in one.items():
         assert np.array_equal(arr, np.load(other / name / "autosrPlans_2d" / f"{c}.npy"))
-    fp1 = json.loads((pre_folder(name) / "dataset_fingerprint.json").read_text())
-    fp2 = json.loads((other / name / "dataset_fingerprint.json").read_text())
+    fp1 = json.loads((pre_folder(name) / "dataset_fingerprint.json").read_text(encoding="utf-8"))
+    fp2 = json.loads((other / name / "dataset_fingerprint.json").read_text(encoding="utf-8"))
     assert fp1["intensity"] == fp2["intensity"]
 
 

@@ -25,7 +25,7 @@ def test_builtin_and_user_planners(tmp_path, monkeypatch):
         class WideMarginPlanner(DefaultPlanner):
             inplane_margin = 8
     '''))
-    (user / "broken.py").write_text("raise RuntimeError('oops')\n")
+    (user / "broken.py").write_text("raise RuntimeError('oops')\n", encoding="utf-8")
     monkeypatch.setenv("AUTOSR_PLANNERS_PATH", str(user))
     assert "WideMarginPlanner" in available_planners()
     assert get_planner("WideMarginPlanner").inplane_margin == 8
@@ -53,13 +53,13 @@ def test_fingerprint_is_reused_unless_clean(autosr_folders):
     name = make_raw_dataset(autosr_folders["raw"], n_cases=2).name
     assert fingerprint_main(["-d", "1", "-np", "1"]) == 0
     path = pre_folder(name) / "dataset_fingerprint.json"
-    fp = json.loads(path.read_text())
+    fp = json.loads(path.read_text(encoding="utf-8"))
     fp["marker"] = 1
-    path.write_text(json.dumps(fp))
+    path.write_text(json.dumps(fp), encoding="utf-8")
     assert fingerprint_main(["-d", "1", "-np", "1"]) == 0
-    assert json.loads(path.read_text())["marker"] == 1
+    assert json.loads(path.read_text(encoding="utf-8"))["marker"] == 1
     assert fingerprint_main(["-d", "1", "-np", "1", "--clean"]) == 0
-    assert "marker" not in json.loads(path.read_text())
+    assert "marker" not in json.loads(path.read_text(encoding="utf-8"))
     make_raw_dataset(autosr_folders["raw"], n_cases=3)                 # a case added: recomputed
     assert fingerprint_main(["-d", "1", "-np", "1"]) == 0
-    assert json.loads(path.read_text())["num_cases"] == 3
+    assert json.loads(path.read_text(encoding="utf-8"))["num_cases"] == 3

@@ -11,9 +11,9 @@ from tests.synthetic import make_raw_dataset
 
 def _edit(name, fn):
     path = pre_folder(name) / "autosrPlans.json"
-    plans = json.loads(path.read_text())
+    plans = json.loads(path.read_text(encoding="utf-8"))
     fn(plans)
-    path.write_text(json.dumps(plans, indent=2))
+    path.write_text(json.dumps(plans, indent=2), encoding="utf-8")
 
 
 def test_edits_survive_replanning_and_clean_discards_them(autosr_folders, caplog):

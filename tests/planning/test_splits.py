@@ -31,11 +31,11 @@ def test_created_once_and_user_file_respected(tmp_path):
     first = ensure_splits(tmp_path, cases)
     assert ensure_splits(tmp_path, cases + ["g"]) == first              # never silently changed
     mine = [{"train": ["a", "b"], "val": ["c"]}]
-    (tmp_path / SPLITS_FILE).write_text(json.dumps(mine))
+    (tmp_path / SPLITS_FILE).write_text(json.dumps(mine), encoding="utf-8")
     assert ensure_splits(tmp_path, cases) == mine
-    (tmp_path / SPLITS_FILE).write_text(json.dumps([{"train": ["a", "zz"], "val": ["c"]}]))
+    (tmp_path / SPLITS_FILE).write_text(json.dumps([{"train": ["a", "zz"], "val": ["c"]}]), encoding="utf-8")
     with pytest.raises(DatasetError, match="zz"):
         ensure_splits(tmp_path, cases)
-    (tmp_path / SPLITS_FILE).write_text(json.dumps({"train": []}))
+    (tmp_path / SPLITS_FILE).write_text(json.dumps({"train": []}), encoding="utf-8")
     with pytest.raises(DatasetError, match="list of"):
         ensure_splits(tmp_path, cases)

@@ -25,12 +25,12 @@ def test_two_cpu_processes_end_with_identical_weights(env, tmp_path):
            "--warmup_steps", "2", "-tr", "tests.training.helpers:RankDumpTrainer", *overrides]
     environ = {**os.environ, "AUTOSR_TEST_DUMP": str(dump), "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["world_size"] == r1["world_size"] == 2 and r0["step"] == r1["step"] == 4
     for part in ("generator", "critic"):
         for k in r0[part]:
             assert torch.equal(r0[part][k], r1[part][k]), f"{part}.{k} differs between ranks"
-    log = (env / "Dataset001_One" / "RankDumpTrainer__autosrPlans__2d_cpu" / "fold_0" / "training_log.txt").read_text()
+    log = (env / "Dataset001_One" / "RankDumpTrainer__autosrPlans__2d_cpu" / "fold_0" / "training_log.txt").read_text(encoding="utf-8")
     assert "2 processes" in log and log.count("AutoSR training:") == 1

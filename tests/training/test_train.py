@@ -42,20 +42,20 @@ def test_training_writes_a_complete_model_folder(env):
     assert ckpt["step"] == 6 and ckpt["phase"] == "gan" and ckpt["generator_config"]["name"] == "MetaSR"
     assert ckpt["identity"]["dataset_name"] == "Dataset001_One" and ckpt["identity"]["num_channels"] == 1
     assert ckpt["configuration"]["network"]["width"] == 8 and "critic" in ckpt and "optimizer_c" in ckpt
-    log = (fold / "training_log.txt").read_text()
+    log = (fold / "training_log.txt").read_text(encoding="utf-8")
     assert "overrides:" in log and '"network.width": 8' in log
     assert "perceptual loss" in log  # never silent about the VGG loss
     s_max = ckpt["identity"]["scale_max"]
     expected = [s for s in (1.5, 2, 2.5, 3, 3.5, 4) if s <= s_max]
     for s in expected:
         assert f"x{s:g} " in log
-    assert json.loads((fold / "training_config.json").read_text())["overrides"]["network.depth"] == 2
+    assert json.loads((fold / "training_config.json").read_text(encoding="utf-8"))["overrides"]["network.depth"] == 2
     model, _ = load_generator(fold, "cpu")
     assert model(torch.rand(1, 1, 8, 9), 2.5).shape == (1, 1, 20, 22)
     # --val_only validates the final checkpoint again, without training.
     (fold / "validation.json").unlink()
     assert main(["1", "0", "-c", "2d_cpu", "--val_only", "--device", "cpu"]) == 0
-    results = json.loads((fold / "validation.json").read_text())
+    results = json.loads((fold / "validation.json").read_text(encoding="utf-8"))
     assert results["checkpoint"] == "checkpoint_final.pth"
     assert {f"{s:g}" for s in expected} <= set(results["results"])
     assert all(float(k) <= s_max for k in results["results"])
@@ -74,14 +74,14 @@ def test_interrupted_run_resumes_to_identical_weights(env):
     for part in ("generator", "critic"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
-    assert "continuing from" in (fold / "training_log.txt").read_text()
+    assert "continuing from" in (fold / "training_log.txt").read_text(encoding="utf-8")
 
 
 def test_transfer_learning_reinitialises_channel_layers(env, capsys):
     assert train_cli(1, 0, steps=2, warmup=2) == 0
     pre = env / "Dataset001_One" / RUN / "fold_0" / "checkpoint_final.pth"
     assert train_cli(2, 0, "--pretrained_weights", pre, steps=2, warmup=1) == 0
-    log = (env / "Dataset002_Two" / RUN / "fold_0" / "training_log.txt").read_text()
+    log = (env / "Dataset002_Two" / RUN / "fold_0" / "training_log.txt").read_text(encoding="utf-8")
     assert "NOTICE" in log and "re-initialised" in log and "Dataset001_One" in log
     # The same checkpoint without --pretrained_weights (here: as the fold's latest) is refused.
     fold = env / "Dataset002_Two" / RUN / "fold_0"
@@ -98,7 +98,7 @@ def test_paired_mode_trains_on_the_real_low_resolution_scans(env):
     ckpt = torch.load(fold / "checkpoint_final.pth", weights_only=True)
     assert ckpt["configuration"]["degradation"]["mode"] == "paired" and ckpt["step"] == 2
     # validated on the real LR scans, at their scale only
-    assert set(json.loads((fold / "validation.json").read_text())["results"]) == {"2"}
+    assert set(json.loads((fold / "validation.json").read_text(encoding="utf-8"))["results"]) == {"2"}
 
 
 def fake_vgg19(path):
@@ -113,7 +113,7 @@ def test_perceptual_loss_with_a_weights_file(env, tmp_path):
     weights = fake_vgg19(tmp_path / "vgg19.pth")
     assert train_cli(1, 0, "--perceptual", "on", "--vgg_weights", weights, steps=2, warmup=1) == 0
     fold = env / "Dataset001_One" / RUN / "fold_0"
-    assert "perceptual loss: VGG19 conv2_2" in (fold / "training_log.txt").read_text()
+    assert "perceptual loss: VGG19 conv2_2" in (fold / "training_log.txt").read_text(encoding="utf-8")
     ckpt = torch.load(fold / "checkpoint_final.pth", weights_only=True)
     assert ckpt["eta_perc_effective"] == ckpt["configuration"]["training"]["eta_perc"] > 0
     assert "perc" in ckpt["history"]["train"][-1]
@@ -122,7 +122,7 @@ def test_perceptual_loss_with_a_weights_file(env, tmp_path):
 def test_missing_vgg_weights_with_auto_runs_without_it_and_says_so(env, capsys):
     assert train_cli(1, 0, "--perceptual", "auto", steps=2, warmup=1) == 0
     fold = env / "Dataset001_One" / RUN / "fold_0"
-    assert "perceptual loss DISABLED (eta = 0)" in (fold / "training_log.txt").read_text()
+    assert "perceptual loss DISABLED (eta = 0)" in (fold / "training_log.txt").read_text(encoding="utf-8")
     assert "perceptual loss DISABLED" in capsys.readouterr().err  # on the console too
     assert torch.load(fold / "checkpoint_final.pth", weights_only=True)["eta_perc_effective"] == 0
 
@@ -165,10 +165,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(env):
     environ = {**os.environ, "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     log = env / "Dataset001_One" / RUN / "fold_0" / "training_log.txt"
-    proc = subprocess.Popen(cmd, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     try:
         deadline = time.time() + 90
-        while not (log.is_file() and "[warmup]" in log.read_text()):  # training steps are running
+        while not (log.is_file() and "[warmup]" in log.read_text(encoding="utf-8")):  # training steps are running
             assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() else "timeout"
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
@@ -177,4 +177,4 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(env):
         proc.kill()
     assert proc.returncode == 130, out[-2000:]
     ckpt = torch.load(log.parent / "checkpoint_latest.pth", weights_only=True)
-    assert ckpt["step"] >= 50 and "continue with --c" in log.read_text()
+    assert ckpt["step"] >= 50 and "continue with --c" in log.read_text(encoding="utf-8")
