@@ -135,7 +135,7 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
             raise AutoSRError(f"--perceptual on needs VGG19 weights but {where}. Pass a torchvision "
                               f"'{VGG19_FILENAME}' checkpoint with --vgg_weights PATH, or use --perceptual auto "
                               f"to train without the perceptual loss")
-        return None, (f"WARNING: VGG19 weights not found ({where}): the perceptual loss is disabled (η set to 0). "
+        return None, (f"VGG19 weights not found ({where}): the perceptual loss is disabled (η set to 0). "
                       f"Pass --vgg_weights PATH to use it")
     try:
         extractor = VGGFeatureExtractor(layer=layer, weights=found)
