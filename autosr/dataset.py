@@ -39,15 +39,22 @@ def split_case_file(name: str, file_ending: str) -> Optional[tuple]:
     return (m.group("case"), int(m.group("channel"))) if m else None
 
 
+def read_json(path: os.PathLike | str, error: type = DatasetError, if_missing: str = "",
+              if_invalid: str = "") -> Any:
+    """Load a JSON file; a missing or malformed file raises ``error`` naming the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: missing" + (f"; {if_missing}" if if_missing else ""))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc})" + (f"; {if_invalid}" if if_invalid else "")) from None
+
+
 def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
     """Read and check ``dataset.json`` (required keys present; unknown keys kept)."""
     path = Path(dataset_folder) / "dataset.json"
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing; every dataset folder needs a dataset.json (see documentation/data.md)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, DatasetError, "every dataset folder needs a dataset.json (see documentation/data.md)")
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: must hold a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in data]

@@ -30,13 +30,12 @@ A configuration::
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from autosr.errors import AutoSRError
 from autosr.scales import as_fraction
@@ -176,13 +175,10 @@ class Plans:
 
     @classmethod
     def load(cls, path: os.PathLike | str) -> "Plans":
+        from autosr.dataset import read_json
         path = Path(path)
-        if not path.is_file():
-            raise PlansError(f"{path}: plans file not found; run autosr_plan_and_preprocess first")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise PlansError(f"{path}: not valid JSON ({exc}); fix the edit or re-plan with --clean") from None
+        raw = read_json(path, PlansError, "plans file not found; run autosr_plan_and_preprocess first",
+                        "fix the edit or re-plan with --clean")
         plans = cls(raw, path)
         plans.validate()
         return plans

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from autosr.dataset import write_json_atomic
+from autosr.dataset import read_json, write_json_atomic
 from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
 from autosr.plans import Configuration, Plans, apply_overrides
 from autosr.training import checkpoint as ckpt_io
@@ -50,12 +50,7 @@ def parse_fold(fold: FoldLike) -> str:
 def fold_cases(preprocessed_folder: Path, fold: str) -> Tuple[List[str], List[str]]:
     """Training and validation cases of ``fold`` from ``splits_final.json`` (``all``: every case, both)."""
     path = preprocessed_folder / "splits_final.json"
-    if not path.is_file():
-        raise TrainingError(f"{path}: missing; re-run autosr_plan_and_preprocess for this dataset")
-    try:
-        splits = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TrainingError(f"{path}: not valid JSON ({exc})") from None
+    splits = read_json(path, TrainingError, "re-run autosr_plan_and_preprocess for this dataset")
     if fold == "all":
         cases = sorted({c for s in splits for part in ("train", "val") for c in s[part]})
         return cases, cases
