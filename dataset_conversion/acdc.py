@@ -17,10 +17,9 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from autosr.errors import DatasetError
 
 from autosr.dataset_conversion.sources import ImageSource
-from autosr.dataset_conversion.writer import CaseSpec, check_target, merged_metadata, write_dataset
+from autosr.dataset_conversion.writer import CaseSpec, convert_layout
 
 _FRAME = re.compile(r"^(patient\d+)_frame\d+\.nii(\.gz)?$")
 
@@ -41,15 +40,11 @@ def convert_acdc(input_dir: os.PathLike | str, dataset_id: int, name: str = "ACD
                  file_ending: str = ".nii.gz", test_fraction: float = 0.0, overwrite: bool = False,
                  raw_root: Optional[Path] = None, metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Convert the ACDC ``database`` folder (or its ``training``/``testing`` part) into a cine-MR dataset."""
-    root = Path(input_dir)
-    check_target(dataset_id, name, raw_root, overwrite)  # fail before scanning the input
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder; give the ACDC database folder")
-    cases = find_cases(root)
-    if not cases:
-        raise DatasetError(f"{root}: no ACDC frames found (looked for patient*/patient*_frame*.nii.gz at any depth)")
-    meta = merged_metadata({"description": "ACDC cine cardiac MRI, ED and ES frames",
-                            "license": "ACDC challenge terms (non-commercial research)",
-                            "reference": "Bernard et al., IEEE TMI 37(11), 2018"}, metadata)
-    return write_dataset(cases, dataset_id, name, ["cineMR"], file_ending=file_ending, overwrite=overwrite,
-                         raw_root=raw_root, test_fraction=test_fraction, metadata=meta)
+    return convert_layout(input_dir, dataset_id, name, ["cineMR"], find_cases,
+                          expect="the ACDC database folder",
+                          nothing_found="no ACDC frames found (looked for patient*/patient*_frame*.nii.gz at any depth)",
+                          defaults={"description": "ACDC cine cardiac MRI, ED and ES frames",
+                                    "license": "ACDC challenge terms (non-commercial research)",
+                                    "reference": "Bernard et al., IEEE TMI 37(11), 2018"},
+                          file_ending=file_ending, test_fraction=test_fraction, overwrite=overwrite,
+                          raw_root=raw_root, metadata=metadata)

@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from autosr.errors import DatasetError, ProblemsError
+from autosr.errors import ProblemsError
 
 from autosr.dataset_conversion.sources import ImageSource, sanitize, unique
-from autosr.dataset_conversion.writer import CaseSpec, check_target, merged_metadata, write_dataset
+from autosr.dataset_conversion.writer import CaseSpec, convert_layout
 
 CHANNEL_NAMES = ("T1", "T1ce", "T2", "FLAIR")
 #: (separator, suffixes in channel order) of the naming schemes: up to 2021, and 2023
@@ -51,15 +51,11 @@ def convert_brats(input_dir: os.PathLike | str, dataset_id: int, name: str = "Br
                   file_ending: str = ".nii.gz", test_fraction: float = 0.0, overwrite: bool = False,
                   raw_root: Optional[Path] = None, metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Convert a BraTS training folder into a 4-channel dataset (T1, T1ce, T2, FLAIR)."""
-    root = Path(input_dir)
-    check_target(dataset_id, name, raw_root, overwrite)  # fail before scanning the input
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder; give the BraTS training data folder")
-    cases = find_cases(root)
-    if not cases:
-        raise DatasetError(f"{root}: no BraTS cases found (looked for *_flair.nii.gz / *-t2f.nii.gz at any depth)")
-    meta = merged_metadata({"description": "BraTS multi-modal glioma MRI (T1, T1ce, T2, FLAIR)",
-                            "license": "CC BY-NC-SA (BraTS data terms)",
-                            "reference": "Menze et al., IEEE TMI 34, 2015; Bakas et al., arXiv:1811.02629"}, metadata)
-    return write_dataset(cases, dataset_id, name, list(CHANNEL_NAMES), file_ending=file_ending, overwrite=overwrite,
-                         raw_root=raw_root, test_fraction=test_fraction, metadata=meta)
+    return convert_layout(input_dir, dataset_id, name, CHANNEL_NAMES, find_cases,
+                          expect="the BraTS training data folder",
+                          nothing_found="no BraTS cases found (looked for *_flair.nii.gz / *-t2f.nii.gz at any depth)",
+                          defaults={"description": "BraTS multi-modal glioma MRI (T1, T1ce, T2, FLAIR)",
+                                    "license": "CC BY-NC-SA (BraTS data terms)",
+                                    "reference": "Menze et al., IEEE TMI 34, 2015; Bakas et al., arXiv:1811.02629"},
+                          file_ending=file_ending, test_fraction=test_fraction, overwrite=overwrite,
+                          raw_root=raw_root, metadata=metadata)

@@ -15,11 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from autosr.errors import DatasetError
 
 from autosr.dataset_conversion.sources import (ImageSource, find_sources, sanitize, series_suffixes,
                                                strip_ending, unique)
-from autosr.dataset_conversion.writer import CaseSpec, check_target, merged_metadata, write_dataset
+from autosr.dataset_conversion.writer import CaseSpec, convert_layout
 
 
 def _patient(src: ImageSource, root: Path) -> str:
@@ -40,15 +39,11 @@ def convert_covid_ct(input_dir: os.PathLike | str, dataset_id: int, name: str = 
                      file_ending: str = ".nii.gz", test_fraction: float = 0.0, overwrite: bool = False,
                      raw_root: Optional[Path] = None, metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Convert a TCIA "CT Images in COVID-19" download (one folder per patient) into a CT dataset."""
-    root = Path(input_dir)
-    check_target(dataset_id, name, raw_root, overwrite)  # fail before scanning the input
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder; give the folder holding one sub-folder per patient")
-    cases = find_cases(root)
-    if not cases:
-        raise DatasetError(f"{root}: no DICOM series or NIfTI volumes found")
-    meta = merged_metadata({"description": "CT Images in COVID-19 (TCIA), chest CT",
-                            "license": "TCIA data usage policy (CC BY 4.0)",
-                            "reference": "An et al., CT Images in COVID-19 [Data set], TCIA, 2020"}, metadata)
-    return write_dataset(cases, dataset_id, name, ["CT"], file_ending=file_ending, overwrite=overwrite,
-                         raw_root=raw_root, test_fraction=test_fraction, metadata=meta)
+    return convert_layout(input_dir, dataset_id, name, ["CT"], find_cases,
+                          expect="the folder holding one sub-folder per patient",
+                          nothing_found="no DICOM series or NIfTI volumes found",
+                          defaults={"description": "CT Images in COVID-19 (TCIA), chest CT",
+                                    "license": "TCIA data usage policy (CC BY 4.0)",
+                                    "reference": "An et al., CT Images in COVID-19 [Data set], TCIA, 2020"},
+                          file_ending=file_ending, test_fraction=test_fraction, overwrite=overwrite,
+                          raw_root=raw_root, metadata=metadata)

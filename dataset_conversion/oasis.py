@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional
 from autosr.errors import DatasetError
 
 from autosr.dataset_conversion.sources import ImageSource
-from autosr.dataset_conversion.writer import CaseSpec, check_target, merged_metadata, write_dataset
+from autosr.dataset_conversion.writer import CaseSpec, convert_layout
 
 PATTERN = "OAS1_*_MR1/PROCESSED/MPRAGE/T88_111/*_t88_masked_gfc.img"
 _SESSION = re.compile(r"^OAS1_\d{4}_MR1$")
@@ -43,15 +43,11 @@ def convert_oasis(input_dir: os.PathLike | str, dataset_id: int, name: str = "OA
                   file_ending: str = ".nii.gz", test_fraction: float = 0.0, overwrite: bool = False,
                   raw_root: Optional[Path] = None, metadata: Optional[Dict[str, Any]] = None) -> Path:
     """Convert an OASIS-1 download (the ``disc*`` folders, or one of them) into a T1 dataset."""
-    root = Path(input_dir)
-    check_target(dataset_id, name, raw_root, overwrite)  # fail before scanning the input
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder; give the folder holding the OASIS-1 disc* folders")
-    cases = find_cases(root)
-    if not cases:
-        raise DatasetError(f"{root}: no OASIS-1 images found (looked for {PATTERN} at any depth)")
-    meta = merged_metadata({"description": "OASIS-1 cross-sectional T1 (T88_111 brain-masked, gain-field corrected)",
-                            "license": "OASIS data use agreement (https://www.oasis-brains.org)",
-                            "reference": "Marcus et al., J Cogn Neurosci 19(9), 2007"}, metadata)
-    return write_dataset(cases, dataset_id, name, ["T1"], file_ending=file_ending, overwrite=overwrite,
-                         raw_root=raw_root, test_fraction=test_fraction, metadata=meta)
+    return convert_layout(input_dir, dataset_id, name, ["T1"], find_cases,
+                          expect="the folder holding the OASIS-1 disc* folders",
+                          nothing_found=f"no OASIS-1 images found (looked for {PATTERN} at any depth)",
+                          defaults={"description": "OASIS-1 cross-sectional T1 (T88_111 brain-masked, gain-field corrected)",
+                                    "license": "OASIS data use agreement (https://www.oasis-brains.org)",
+                                    "reference": "Marcus et al., J Cogn Neurosci 19(9), 2007"},
+                          file_ending=file_ending, test_fraction=test_fraction, overwrite=overwrite,
+                          raw_root=raw_root, metadata=metadata)

@@ -259,3 +259,24 @@ def write_dataset(cases: Sequence[CaseSpec], dataset_id: int, name: str, channel
         for case in tqdm(cases, desc=f"converting to {writer.target.name}", unit="case", disable=None):
             writer.add_case(case)
         return writer.commit()
+
+
+def convert_layout(input_dir: os.PathLike | str, dataset_id: int, name: str, channel_names: Sequence[str],
+                   find_cases, *, expect: str, nothing_found: str, defaults: Dict[str, Any],
+                   file_ending: str = ".nii.gz", test_fraction: float = 0.0, overwrite: bool = False,
+                   raw_root: Optional[Path] = None, metadata: Optional[Dict[str, Any]] = None) -> Path:
+    """The flow every published-layout converter shares.
+
+    Checks the target first (before a long scan), then that ``input_dir`` is a folder (``expect``
+    tells the user which one to give), collects cases with ``find_cases(root)``, and writes them
+    with ``defaults`` (description, licence, reference) under the user's ``metadata``.
+    """
+    root = Path(input_dir)
+    check_target(dataset_id, name, raw_root, overwrite)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder; give {expect}")
+    cases = find_cases(root)
+    if not cases:
+        raise DatasetError(f"{root}: {nothing_found}")
+    return write_dataset(cases, dataset_id, name, list(channel_names), file_ending=file_ending, overwrite=overwrite,
+                         raw_root=raw_root, test_fraction=test_fraction, metadata=merged_metadata(defaults, metadata))
