@@ -54,6 +54,7 @@ setup(
         "pandas>=2.0",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "scipy>=1.10",  # autosr/cropping.py (binary morphology); also a dependency of scikit-image
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": [f"{k}={v}" for k, v in COMMANDS.items()]},

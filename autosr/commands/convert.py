@@ -124,3 +124,7 @@ def verify_main(argv: Optional[Sequence[str]] = None) -> int:
     verify_dataset(folder, read_voxels=not args.headers_only)
     print(f"{folder}: no problems found")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

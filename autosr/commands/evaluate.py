@@ -83,3 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 __all__ = ["main", "build_parser"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -113,3 +113,7 @@ def preprocess_main(argv: Optional[Sequence[str]] = None) -> int:
     folders = preprocess_datasets(args.dataset, configurations=args.configurations, num_processes=args.num_processes)
     print("preprocessed: " + ", ".join(str(f) for f in folders))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
