@@ -41,7 +41,7 @@ def test_python_dash_m_help(module):
     """`python -m autosr.commands.<name> --help` prints the usage (a module without a __main__ guard prints nothing)."""
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, encoding="utf-8", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
 
