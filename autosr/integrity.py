@@ -13,9 +13,10 @@ names the file and says what to do. Checked:
 - paired low-resolution scans (``lowresTr``) exist for every training case and cover the same
   physical region as the high-resolution scan.
 
-Headers are read first (``ImageFileReader.ReadImageInformation``) so a 4D or vector image is
-reported without loading it; voxels are then read once per file for the NaN/Inf check
-(``read_voxels=False`` skips that for a quick look; truncation is still caught from file sizes).
+Each image is checked by the reader every command uses (:func:`autosr.imageio.read_image`):
+headers first, so a 4D or vector image is reported without loading it, then the voxels once
+for NaN/Inf (``read_voxels=False`` skips that for a quick look; truncation is still caught
+from file sizes).
 """
 from __future__ import annotations
 
@@ -27,13 +28,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import SimpleITK as sitk
 from tqdm import tqdm
 
 from autosr.dataset import CASE_FILE_RE, REQUIRED_KEYS, SPLIT_FOLDERS, split_case_file
 from autosr.errors import AutoSRError, ProblemsError
-from autosr.imageio import Geometry, check_complete, count_nonfinite, file_ending
-from autosr.imageio.sitk_io import quiet_itk
+from autosr.imageio import Geometry, file_ending, read_header, read_image
 
 #: Side files written with the image (MetaImage data, Analyze/NIfTI pairs): not separate cases.
 COMPANIONS: Dict[str, Tuple[str, ...]] = {".mhd": (".raw", ".zraw"), ".nhdr": (".raw", ".raw.gz"),
@@ -225,33 +224,18 @@ def _is_companion(name: str, names: set, ending: str) -> bool:
 # --------------------------------------------------------------------------- images
 
 def inspect_image(path: Path, read_voxels: bool = True) -> Tuple[Optional[ImageInfo], List[str]]:
-    """Header (and optionally voxel) checks of one file: ``(info or None, problems)``."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
+    """Checks of one file by the reader every command uses (header only unless ``read_voxels``): ``(info or None, problems)``."""
     try:
-        with quiet_itk():
-            reader.ReadImageInformation()
-    except RuntimeError as exc:
-        why = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        return None, [f"{path}: cannot be read as an image ({why}); replace it with a complete, valid file"]
-    dim, size = reader.GetDimension(), tuple(reader.GetSize())
-    if dim not in (2, 3):
-        return None, [f"{path}: image has {dim} dimensions (size {size}); AutoSR takes 2D or 3D images only: "
-                      f"split it into 3D volumes, one case each"]
-    if reader.GetNumberOfComponents() != 1:
-        return None, [f"{path}: has {reader.GetNumberOfComponents()} values per voxel (vector/RGB); store one "
-                      f"scalar image per channel file"]
-    geometry = Geometry(tuple(reader.GetSpacing()), tuple(reader.GetOrigin()), tuple(reader.GetDirection()))
-    info = ImageInfo(path, tuple(reversed(size)), geometry)
-    try:
-        # count_nonfinite reads every voxel (nibabel for NIfTI, whose ITK reader hides NaN as 0)
-        bad = count_nonfinite(path) if read_voxels else (check_complete(path) or 0)
+        if read_voxels:
+            arr, geometry = read_image(path)
+            shape = tuple(arr.shape)
+        else:
+            reader = read_header(str(path))
+            geometry = Geometry(tuple(reader.GetSpacing()), tuple(reader.GetOrigin()), tuple(reader.GetDirection()))
+            shape = tuple(reversed(reader.GetSize()))
     except AutoSRError as exc:
         return None, [str(exc)]
-    if bad:
-        return info, [f"{path}: holds {bad} NaN/Inf voxel(s); replace them (e.g. with the background value) "
-                      f"and write the file again"]
-    return info, []
+    return ImageInfo(path, shape, geometry), []
 
 
 def compare_channels(first: ImageInfo, other: ImageInfo) -> Optional[str]:

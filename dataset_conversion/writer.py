@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 from tqdm import tqdm
 
 from autosr.dataset import write_json_atomic
 from autosr.errors import DatasetError, ImageReadError, ProblemsError
-from autosr.imageio import count_nonfinite, file_ending, write_image
+from autosr.imageio import write_image
 from autosr.integrity import ImageInfo, compare_channels, compare_region
 from autosr.paths import DATASET_RE, dataset_name, list_datasets, raw_dir
 
@@ -158,17 +157,6 @@ class DatasetWriter:
                 self.problems.append(str(exc))
                 ok = False
                 continue
-            if arr.ndim not in (2, 3):
-                self.problems.append(f"{src.describe()}: image has {arr.ndim} dimensions; AutoSR takes 2D or 3D "
-                                     f"images only: split it into 3D volumes, one case each")
-                ok = False
-                continue
-            bad = _nonfinite(src, arr)
-            if bad:
-                self.problems.append(f"{src.describe()}: holds {bad} NaN/Inf voxel(s); replace them "
-                                     f"(e.g. with the background value) and convert again")
-                ok = False
-                continue
             info = ImageInfo(Path(src.describe()), tuple(arr.shape), geom)
             if first is None:
                 first = info
@@ -222,16 +210,6 @@ class DatasetWriter:
         self._tmp = None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _nonfinite(src: ImageSource, arr: np.ndarray) -> int:
-    """NaN/Inf voxels of a source; float NIfTI files are re-read with nibabel (ITK shows NaN as 0)."""
-    if not np.issubdtype(arr.dtype, np.inexact):
-        return 0
-    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    if not bad and not src.is_dicom and file_ending(src.path) in (".nii", ".nii.gz", ".img", ".hdr"):
-        bad = count_nonfinite(src.path)
-    return bad
 
 
 def merged_metadata(defaults: Dict[str, Any], given: Optional[Dict[str, Any]]) -> Dict[str, Any]:

@@ -199,4 +199,4 @@ def test_companion_files_and_test_split(autosr_folders):
     assert sorted(p.suffix for p in (folder / "imagesTr").iterdir()) == [".mhd", ".mhd", ".raw", ".raw"]
     assert check_dataset(folder) == []
     (folder / "imagesTs" / "case1000_0000.raw").write_bytes(b"")  # the data file of a .mhd header, emptied
-    _one(check_dataset(folder), "case1000_0000.mhd", "cannot be read")
+    _one(check_dataset(folder), "case1000_0000.mhd: file is truncated", "0 bytes in case1000_0000.raw")

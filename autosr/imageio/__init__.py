@@ -16,11 +16,11 @@ import numpy as np
 from autosr.errors import ImageReadError
 from autosr.imageio.geometry import Geometry, orientation_code, refined_shape
 from autosr.imageio.sitk_io import (FILE_ENDINGS, DicomSeriesReader, SimpleITKReaderWriter, check_complete,
-                                    count_nonfinite, file_ending, is_image_file, list_dicom_series)
+                                    file_ending, is_image_file, list_dicom_series, read_header)
 
 __all__ = ["Geometry", "read_image", "write_image", "read_case", "reader_for", "file_ending", "is_image_file",
            "list_dicom_series", "orientation_code", "refined_shape", "FILE_ENDINGS", "write_refined",
-           "check_complete", "count_nonfinite", "DicomSeriesReader"]
+           "check_complete", "read_header", "DicomSeriesReader"]
 
 
 def reader_for(path: os.PathLike | str):
@@ -35,12 +35,13 @@ def reader_for(path: os.PathLike | str):
 
 
 def read_image(path: os.PathLike | str) -> Tuple[np.ndarray, Geometry]:
-    """Read one image (or DICOM series folder); returns the array in its original dtype and its geometry."""
-    arr, geom = reader_for(path).read(path)
-    if arr.ndim not in (2, 3):
-        raise ImageReadError(f"{path}: image has {arr.ndim} dimensions; AutoSR handles 2D and 3D images only "
-                             f"(split 4D series into 3D volumes first)")
-    return arr, geom
+    """Read one image (or DICOM series folder); returns the array in its original dtype and its geometry.
+
+    Every image AutoSR reads comes through here; refused with :class:`ImageReadError` naming the
+    file: unreadable or truncated files, 4D and vector images, unknown spacing, NaN/Inf voxels,
+    DICOM series that are not one evenly spaced stack (see :mod:`autosr.imageio.sitk_io`).
+    """
+    return reader_for(path).read(path)
 
 
 def write_image(array: np.ndarray, geometry: Geometry, path: os.PathLike | str) -> None:

@@ -1,13 +1,15 @@
 """Image I/O: write → read keeps array, dtype and geometry; refined-grid writes keep the field of view."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import nibabel as nib
 import pytest
 import SimpleITK as sitk
 
 from autosr.errors import ImageReadError
-from autosr.imageio import (Geometry, check_complete, count_nonfinite, read_case, read_image, reader_for, refined_shape, write_image,
+from autosr.imageio import (Geometry, check_complete, read_case, read_image, reader_for, refined_shape, write_image,
                             write_refined)
 from tests.synthetic import LPS, RAS, oblique_direction, phantom
 
@@ -120,7 +122,7 @@ def test_4d_and_vector_images_are_refused(tmp_path):
     with pytest.raises(ImageReadError, match="4 dimensions"):
         read_image(tmp_path / "cine.nii.gz")
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 3), np.uint8), isVector=True), str(tmp_path / "rgb.nrrd"))
-    with pytest.raises(ImageReadError, match="components per voxel"):
+    with pytest.raises(ImageReadError, match="values per voxel"):
         read_image(tmp_path / "rgb.nrrd")
 
 
@@ -151,12 +153,16 @@ def test_real_anisotropic_scan_roundtrip(tmp_path, shared_data):
 
 
 @pytest.mark.parametrize("ending", [".nii.gz", ".nii", ".nrrd", ".mha"])
-def test_count_nonfinite_sees_nan_in_every_format(tmp_path, ending):
-    """ITK's NIfTI reader turns NaN/Inf into 0; count_nonfinite must still find them."""
+def test_nan_and_inf_refused_in_every_format(tmp_path, ending):
+    """ITK's NIfTI reader turns NaN/Inf into 0; read_image must still find and refuse them, naming the file."""
     arr = np.ones((3, 4, 5), np.float32)
     arr[0, 0, :2] = np.nan
     arr[2, 3, 4] = -np.inf
     write_image(arr, _geom(LPS), tmp_path / f"n{ending}")
-    assert count_nonfinite(tmp_path / f"n{ending}") == 3
-    write_image(np.ones((3, 4, 5), np.int16), _geom(LPS), tmp_path / f"i{ending}")
-    assert count_nonfinite(tmp_path / f"i{ending}") == 0
+    with pytest.raises(ImageReadError, match=rf"n{re.escape(ending)}: holds 3 NaN/Inf voxel\(s\)"):
+        read_image(tmp_path / f"n{ending}")
+    ok = np.random.default_rng(0).random((3, 4, 5)).astype(np.float32)
+    write_image(ok, _geom(LPS), tmp_path / f"f{ending}")
+    back, geom = read_image(tmp_path / f"f{ending}")
+    np.testing.assert_array_equal(back, ok)  # the nibabel read path gives ITK's array
+    assert back.dtype == np.float32 and back.flags.c_contiguous and geom.is_close(_geom(LPS))
