@@ -25,34 +25,53 @@ ScaleLike = Union[float, int, str, Fraction]
 MAX_DENOMINATOR = 1_000_000
 
 
-def as_fraction(scale: ScaleLike) -> Fraction:
-    """Return ``scale`` as an exact fraction ``p/q`` in lowest terms.
+#: Largest scale a string or float may give (refined sizes must stay countable; the model's
+#: ``s_max`` is far below it).
+MAX_SCALE = 1_000_000
 
-    Strings are parsed exactly (``"2.3"`` -> 23/10); floats are read as the nearest fraction
-    with a denominator <= ``MAX_DENOMINATOR``.
+
+def _value(text: str) -> float:
+    """The float value of ``"2.5"`` or ``"5/2"`` (``ValueError`` when it is neither)."""
+    num, sep, den = text.partition("/")
+    return float(num) / float(den) if sep else float(num)
+
+
+def as_fraction(scale: ScaleLike) -> Fraction:
+    """Return ``scale`` as an exact fraction ``p/q`` in lowest terms (``q <= MAX_DENOMINATOR``).
+
+    Strings (``"2.3"``, ``"23/10"``) are parsed exactly when that fits, otherwise like floats:
+    read as the nearest fraction with a denominator <= ``MAX_DENOMINATOR``. Non-finite values
+    and magnitudes above ``MAX_SCALE`` raise ``ValueError`` (``"1e309"``, ``"inf"``, ``"nan"``).
     """
     if isinstance(scale, Fraction):
         return scale
-    if isinstance(scale, str):
-        return Fraction(scale.strip())
     if isinstance(scale, (int, np.integer)):
         return Fraction(int(scale))
-    value = float(scale)
+    text = scale.strip() if isinstance(scale, str) else None
+    try:
+        value = _value(text) if text is not None else float(scale)  # cheap even for "1e-999999999"
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+        raise ValueError("not a number") from None
     if not np.isfinite(value):
-        raise ValueError(f"scale must be a finite number, got {scale!r}")
+        raise ValueError("not a finite number")
+    if abs(value) > MAX_SCALE:
+        raise ValueError(f"above {MAX_SCALE}")
+    if text is not None and len(text) <= 32 and abs(value) >= 1 / MAX_SCALE:
+        exact = Fraction(text)  # short and of moderate size: exact and fast
+        if exact.denominator <= MAX_DENOMINATOR:
+            return exact
     return Fraction(value).limit_denominator(MAX_DENOMINATOR)
 
 
-def check_scale(scale: ScaleLike, s_max: float | None = None) -> Fraction:
-    """Validate a super-resolution scale (> 1, and <= ``s_max`` when given); return it as a fraction."""
+def check_scale(scale: ScaleLike) -> Fraction:
+    """A super-resolution scale: a real number > 1 (``ValueError`` saying what is wrong otherwise)."""
+    shown = repr(scale) if len(repr(scale)) <= 40 else repr(scale)[:37] + "..."
     try:
         frac = as_fraction(scale)
-    except (ValueError, ZeroDivisionError, TypeError) as exc:
-        raise ValueError(f"scale {scale!r} is not a number: give a real number such as 2 or 2.5") from exc
+    except ValueError as exc:
+        raise ValueError(f"scale {shown} is {exc}; give a real number such as 2 or 2.5") from None
     if frac <= 1:
-        raise ValueError(f"scale {scale!r} must be greater than 1 (AutoSR refines the grid, s in (1, s_max])")
-    if s_max is not None and frac > as_fraction(s_max):
-        raise ValueError(f"scale {scale!r} is above the largest scale {s_max} this model was planned for")
+        raise ValueError(f"scale {shown} must be greater than 1: AutoSR refines the grid, s in (1, s_max]")
     return frac
 
 

@@ -66,10 +66,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     from autosr.inference.model_folder import resolve_model_folder
-    from autosr.inference.predictor import Predictor, parse_scale
+    from autosr.inference.predictor import Predictor, ScaleError, parse_scale
 
-    if args.scale is not None:
-        parse_scale(args.scale)  # "abc" or 0.5: a clear message before loading anything
+    try:  # parsed once, here: "abc", "1e309" or 0.5 get a clear message before anything is loaded
+        scale = parse_scale(args.scale) if args.scale is not None else None
+    except ScaleError as exc:
+        raise ScaleError(f"-s: {exc}") from None
     if args.batch_size < 1 or args.memory_mb < 1 or args.num_workers < 0:
         raise AutoSRError("--batch_size and --memory_mb must be >= 1 and -npp >= 0")
     folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration)
@@ -77,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,
                                             progress=not args.disable_progress_bar)
-    summary = predictor.predict_files(args.input, args.output, scale=args.scale, target_spacing=args.target_spacing,
+    summary = predictor.predict_files(args.input, args.output, scale=scale, target_spacing=args.target_spacing,
                                       overwrite=args.overwrite, keep_dtype=args.keep_dtype, num_parts=args.num_parts,
                                       part_id=args.part_id, num_workers=args.num_workers)
     print(f"autosr_predict: {summary['scans']} scan(s) written to {args.output} ({summary['skipped']} skipped), "

@@ -6,6 +6,7 @@ sub-folder). Outputs are ``{case}_{CCCC}{ending}``, NIfTI (``.nii.gz``) for DICO
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 from autosr.dataset import split_case_file
 from autosr.errors import AutoSRError
 from autosr.imageio import file_ending, list_dicom_series
+
+logger = logging.getLogger(__name__)
 
 #: Endings the writer cannot produce; their outputs are written as NIfTI.
 NIFTI_FOR = (".dcm", "")
@@ -37,13 +40,22 @@ class CaseInput:
 
 
 def check_output_location(input_path: Path, output: Path) -> None:
-    """Refuse an output folder equal to or inside the input folder (outputs would become inputs)."""
+    """Refuse an output that is a file, or that is, holds or lies inside the input.
+
+    Outputs are named like their inputs, so an output folder holding an input would replace it
+    (or skip it as "done"), and one inside the input folder would be read as input next time.
+    """
     inp, out = Path(input_path).resolve(), Path(output).resolve()
-    if inp.is_dir() and (out == inp or inp in out.parents):
-        raise PredictionInputError(f"{output}: the output folder is inside the input folder {input_path}; "
-                                   f"choose an output folder outside it (outputs would be read as inputs next time)")
-    if inp.is_file() and out == inp:
-        raise PredictionInputError(f"{output}: is the input file itself; give an output folder")
+    if out == inp:
+        raise PredictionInputError(f"-o {output}: is the input (-i) itself; give an output folder outside the input")
+    if out in inp.parents:
+        raise PredictionInputError(f"-o {output}: holds the input {input_path}; choose an output folder that holds "
+                                   f"no input (outputs are named like their inputs and would replace them)")
+    if inp in out.parents:
+        raise PredictionInputError(f"-o {output}: is inside the input folder {input_path}; choose an output folder "
+                                   f"outside it (outputs would be read as inputs next time)")
+    if out.exists() and not out.is_dir():
+        raise PredictionInputError(f"-o {output}: is a file, not a folder; give an output folder")
 
 
 def _out_ending(ending: str) -> str:
@@ -89,7 +101,8 @@ def find_cases(input_path: os.PathLike | str, num_channels: int,
     """All cases under ``input_path``, sorted by name; raises with the reason when the input is unusable."""
     inp = Path(input_path)
     if not inp.exists():
-        raise PredictionInputError(f"{inp}: input does not exist")
+        raise PredictionInputError(f"-i {inp}: does not exist; give an image file, a DICOM-series folder or a "
+                                   f"folder of images")
     if inp.is_file():
         if not file_ending(inp):
             raise PredictionInputError(f"{inp}: not an image file (supported endings: .nii.gz, .nii, .nrrd, "
@@ -109,11 +122,7 @@ def find_cases(input_path: os.PathLike | str, num_channels: int,
         sub_series = list_dicom_series(sub, recursive=False)
         for k, (_, fs) in enumerate(sub_series):
             dicom_cases.append((sub.name if len(sub_series) == 1 else f"{sub.name}_{k:02d}", sub, list(fs)))
-    leftovers = [p for p in rest if p.resolve() not in in_series]
-    if leftovers:
-        shown = ", ".join(p.name for p in leftovers[:5]) + (" …" if len(leftovers) > 5 else "")
-        raise PredictionInputError(f"{inp}: not image file(s): {shown}; the input folder may only hold images "
-                                   f"(.nii.gz, .nii, .nrrd, .mha, .mhd, .img/.hdr) and DICOM series — move the rest out")
+    _skip_non_images([p for p in rest if p.resolve() not in in_series], inp)
     if dicom_cases and num_channels != 1:
         raise PredictionInputError(f"{dicom_cases[0][1]}: a DICOM series is one channel, but the model needs "
                                    f"{num_channels} channels; convert the series with autosr_convert and name "
@@ -129,6 +138,18 @@ def find_cases(input_path: os.PathLike | str, num_channels: int,
         raise PredictionInputError(f"{inp}: no images found (expected {{case}}_{{CCCC}}{{ending}} files or "
                                    f"DICOM series)")
     return sorted(cases, key=lambda c: c.name)
+
+
+def _skip_non_images(files: Sequence[Path], folder: Path) -> None:
+    """Log the files that are neither images nor part of a DICOM series (DICOMDIR, notes, viewer files);
+    a ``.dcm`` file no series takes is a broken image and an error."""
+    broken = [p for p in files if file_ending(p) == ".dcm"]
+    if broken:
+        raise PredictionInputError(f"{broken[0]}: not part of any readable DICOM series in {folder}; check the file "
+                                   f"or move it out of the input folder")
+    if files:
+        shown = ", ".join(p.name for p in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        logger.info("%s: skipping %d file(s) that are not images: %s", folder, len(files), shown)
 
 
 def _cases_from_files(files: Sequence[Path], num_channels: int, channel_names: Sequence[str]) -> List[CaseInput]:

@@ -5,6 +5,7 @@ and ``fold_N/{checkpoint}.pth``. Every lookup that fails says what *does* exist.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -44,6 +45,21 @@ class ModelFolder:
     @property
     def dataset_json(self) -> Path:
         return self.path / "dataset.json"
+
+    @property
+    def fingerprint_file(self) -> Path:
+        return self.path / "dataset_fingerprint.json"
+
+    def training_intensities(self, num_channels: int) -> Optional[List[Dict[str, float]]]:
+        """Per channel foreground intensity statistics of the training data (``percentile_00_5``,
+        ``percentile_99_5``, ``min``, ``max``), or ``None`` when the folder has no usable fingerprint."""
+        try:
+            channels = json.loads(self.fingerprint_file.read_text(encoding="utf-8"))["intensity"]
+            out = [{k: float(ch[k]) for k in ("percentile_00_5", "percentile_99_5", "min", "max")} for ch in channels]
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.debug("%s: no usable intensity statistics; input intensities are not compared", self.fingerprint_file)
+            return None
+        return out if len(out) == num_channels else None
 
 
 def _split_name(name: str) -> Optional[List[str]]:
@@ -121,7 +137,8 @@ def open_model_folder(path: os.PathLike | str, folds: Optional[Sequence[FoldLike
     for fold in folds:
         key = str(fold)
         if key not in fold_dirs:
-            raise ModelNotFoundError(f"{path}: fold {key} does not exist; folds: {', '.join(fold_dirs) or 'none'}")
+            raise ModelNotFoundError(f"-f {key}: fold_{key} does not exist in {path}; folds: "
+                                     f"{', '.join(fold_dirs) or 'none'}")
         ck = fold_dirs[key] / checkpoint
         if not ck.is_file():
             present = sorted(p.name for p in fold_dirs[key].glob("*.pth"))

@@ -16,7 +16,7 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -27,15 +27,20 @@ from autosr.errors import AutoSRError
 from autosr.imageio import Geometry
 from autosr.inference import tiling
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
-from autosr.inference.prep import PreparedCase, prepare_case
+from autosr.inference.prep import PreparedCase, in_plane_axes, prepare_case
 from autosr.inference.writer import restore_case
 from autosr.plans import Configuration, Plans
-from autosr.scales import ScaleLike, as_fraction, sr_size
+from autosr.scales import ScaleLike, as_fraction, check_scale, sr_size
 
 logger = logging.getLogger(__name__)
 
 #: Default working-memory target for the network on one step (bytes); tiles keep under it.
 DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3
+#: Largest refined in-plane size (pixels per axis), as NIfTI-1 stores it; a scale giving more is refused.
+MAX_REFINED_SIZE = 32767
+#: An input channel is far from the training data when the overlap of their foreground ranges
+#: (0.5th to 99.5th percentile) is below this share of the range they span together.
+MIN_RANGE_OVERLAP = 0.5
 
 
 class ScaleError(AutoSRError):
@@ -66,11 +71,9 @@ def pick_device(device: Union[str, torch.device] = "auto") -> torch.device:
 def parse_scale(scale: ScaleLike, scale_max: Optional[float] = None, allow_extrapolation: bool = False) -> Fraction:
     """Check a requested scale: a number > 1, at most ``scale_max`` unless extrapolation is allowed."""
     try:
-        frac = as_fraction(scale)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise ScaleError(f"scale {scale!r} is not a number; give a real number such as 2 or 2.5") from None
-    if frac <= 1:
-        raise ScaleError(f"scale {scale!r} must be greater than 1: AutoSR refines the grid, s in (1, s_max]")
+        frac = check_scale(scale)
+    except ValueError as exc:
+        raise ScaleError(str(exc)) from None
     if scale_max is not None and frac > as_fraction(str(scale_max)):
         if not allow_extrapolation:
             raise ScaleError(f"scale {float(frac):g} is above {scale_max:g}, the largest scale this model was trained "
@@ -78,6 +81,16 @@ def parse_scale(scale: ScaleLike, scale_max: Optional[float] = None, allow_extra
         logger.warning("WARNING: scale %g is above the trained range (1, %g]: extrapolating, expect artefacts",
                        float(frac), scale_max)
     return frac
+
+
+def _warn_other_dataset(path: Path, identity: Dict[str, Any], plans: Plans, plans_file: Path) -> None:
+    """A fold checkpoint copied from another model folder (same channel count) predicts; say so."""
+    ours = {"dataset_name": plans.dataset_name, "channel_names": list(plans.channel_names)}
+    diffs = [f"{k} {identity[k]!r} (model folder: {v!r})" for k, v in ours.items()
+             if k in identity and identity[k] != v]
+    if diffs:
+        logger.warning("WARNING: %s was trained on another dataset than %s describes: %s; check that the fold "
+                       "folders belong to this model", path, plans_file, "; ".join(diffs))
 
 
 class BicubicUpsampler(nn.Module):
@@ -104,12 +117,18 @@ class Predictor:
         device: where the networks run. batch_size: slices per step.
         memory_budget: working-memory target (bytes) of one step; larger slices are tiled.
         allow_extrapolation: accept scales above ``scales.max`` (with a warning).
+        model_identity: the model folder and fold checkpoints (by size and mtime) the networks
+            come from; outputs are recorded with it so later runs know what they may skip.
+        training_intensities: the training fingerprint's per-channel foreground statistics;
+            scans far outside them get a warning.
     """
 
     def __init__(self, networks: Sequence[nn.Module], plans: Plans, configuration: Optional[Configuration] = None,
                  device: Union[str, torch.device] = "cpu", batch_size: int = 4,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_extrapolation: bool = False,
-                 halo: Optional[int] = None, progress: bool = True) -> None:
+                 halo: Optional[int] = None, progress: bool = True,
+                 model_identity: Optional[Dict[str, Any]] = None,
+                 training_intensities: Optional[Sequence[Dict[str, float]]] = None) -> None:
         if not networks:
             raise ValueError("need at least one network")
         self.device = pick_device(device)
@@ -124,6 +143,8 @@ class Predictor:
         self.progress = progress
         self._width = max(_width(n) for n in self.networks)
         self._checked: Dict[Union[str, Fraction], Fraction] = {}
+        self.model_identity = model_identity
+        self.training_intensities = training_intensities
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -131,6 +152,7 @@ class Predictor:
                           checkpoint: str = DEFAULT_CHECKPOINT, device: Union[str, torch.device] = "auto",
                           **kwargs) -> "Predictor":
         """Load the fold generators of a model folder (``folds=None``: every fold with ``checkpoint``)."""
+        from autosr.inference.record import signature
         from autosr.training.checkpoint import load_generator
 
         mf = open_model_folder(folder, folds, checkpoint)
@@ -144,6 +166,7 @@ class Predictor:
             if int(ident.get("num_channels", plans.num_channels)) != plans.num_channels:
                 raise ModelMismatchError(f"{path}: checkpoint has {ident.get('num_channels')} channels but "
                                          f"{mf.plans_file} has {plans.num_channels}")
+            _warn_other_dataset(path, ident, plans, mf.plans_file)
             config_name = str(ident.get("configuration", config_name))
             if config is None and isinstance(ckpt.get("configuration"), dict):
                 # the resolved configuration the fold was trained with (command-line overrides included)
@@ -152,7 +175,10 @@ class Predictor:
         if config is None and config_name in plans.configuration_names:
             config = plans.configuration(config_name)
         logger.info("loaded %d fold(s) (%s) of %s", len(nets), ", ".join(mf.checkpoints), mf.path)
-        return cls(nets, plans, config, device=dev, **kwargs)
+        identity = {"folder": str(mf.path.resolve()),
+                    "checkpoints": dict(zip(mf.checkpoints, signature(list(mf.checkpoints.values()))))}
+        return cls(nets, plans, config, device=dev, model_identity=identity,
+                   training_intensities=mf.training_intensities(plans.num_channels), **kwargs)
 
     @classmethod
     def bicubic(cls, plans: Plans, configuration: Optional[Configuration] = None, **kwargs) -> "Predictor":
@@ -207,14 +233,40 @@ class Predictor:
                 on_batch(x.shape[0])
         return out
 
-    def prepare(self, case: np.ndarray, scale: ScaleLike, geometry: Optional[Geometry] = None) -> PreparedCase:
-        """Check the channel count, then crop and normalise ``case`` ``(C, *spatial)``."""
+    def prepare(self, case: np.ndarray, scale: ScaleLike, geometry: Optional[Geometry] = None,
+                source: str = "scan") -> PreparedCase:
+        """Check the channel count and refined size, crop and normalise ``case`` ``(C, *spatial)``, and
+        warn when its intensities lie far from the training data's (``source`` names it)."""
         if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
             raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
                                      f"({self.plans.num_channels}, [z,] y, x) with channels "
                                      f"{', '.join(self.plans.channel_names)}")
+        f = self.check_scale(scale)
+        axes = in_plane_axes(case.ndim - 1, self.plans.slicing_axis)
+        refined = [sr_size(case.shape[1 + a], f) for a in axes]
+        if max(refined) > MAX_REFINED_SIZE:
+            raise ScaleError(f"{source}: scale {float(f):g} would give {' x '.join(map(str, refined))}-pixel slices, "
+                             f"above {MAX_REFINED_SIZE} per axis; give a smaller scale (-s or --target_spacing)")
         spacing = geometry.array_spacing if geometry is not None else None
-        return prepare_case(case, self.plans, self.check_scale(scale), array_spacing=spacing)
+        prep = prepare_case(case, self.plans, f, array_spacing=spacing)
+        self._check_intensities(prep, source)
+        return prep
+
+    def _check_intensities(self, prep: PreparedCase, source: str) -> None:
+        """Warn when a channel's foreground range barely overlaps the training fingerprint's (CT into an MR
+        model or the reverse); MR units are arbitrary, so there only a sign change counts."""
+        for c, ((lo, hi), ref) in enumerate(zip(prep.foreground_range, self.training_intensities or ())):
+            t_lo, t_hi = ref["percentile_00_5"], ref["percentile_99_5"]
+            if self.plans.modalities[c] == "CT":
+                union = max(hi, t_hi) - min(lo, t_lo)
+                far = union > 0 and max(0.0, min(hi, t_hi) - max(lo, t_lo)) < MIN_RANGE_OVERLAP * union
+            else:  # MR: scanners scale freely, but a training set without negative values has no air in HU
+                far = ref["min"] >= 0 and lo < -0.05 * (hi - lo)
+            if far:
+                logger.warning("WARNING: %s: channel %d (%s) has foreground intensities %.4g..%.4g (0.5th-99.5th "
+                               "percentile), far from the training data's %.4g..%.4g: is this the right model "
+                               "(e.g. a CT scan given to an MR model, or the reverse)?", source, c,
+                               self.plans.channel_names[c], lo, hi, t_lo, t_hi)
 
     def predict_case(self, case: np.ndarray, geometry: Optional[Geometry], scale: ScaleLike,
                      out_dtype: Optional[np.dtype] = np.float32, desc: str = ""
@@ -225,7 +277,7 @@ class Predictor:
         (``None`` when ``geometry`` is ``None``). ``out_dtype=None`` keeps the input dtype.
         """
         f = self.check_scale(scale)
-        prep = self.prepare(np.asarray(case), f, geometry)
+        prep = self.prepare(np.asarray(case), f, geometry, desc or "scan")
         sr = self.super_resolve_prepared(prep, f, desc)
         out = restore_case(sr, prep, f, out_dtype)
         geom = geometry.refined(f, prep.in_plane_axes) if geometry is not None else None

@@ -45,6 +45,9 @@ class PreparedCase:
     #: per channel ``(min, max)`` of the input scan: outputs are clipped to it (no bicubic
     #: overshoot below an MR's zero or a CT's air padding)
     value_range: List[Tuple[float, float]] = field(default_factory=list)
+    #: per channel 0.5th and 99.5th percentiles of the foreground, comparable with the training
+    #: fingerprint's (``dataset_fingerprint.json`` ``intensity``)
+    foreground_range: List[Tuple[float, float]] = field(default_factory=list)
 
     @property
     def in_plane_axes(self) -> Tuple[int, ...]:
@@ -103,7 +106,21 @@ def prepare_case(case: np.ndarray, plans: Plans, scale: ScaleLike, crop: bool = 
     kept = {int(i): np.ascontiguousarray(out_slices[i]) for i in np.flatnonzero(np.any(out_slices, axis=(1, 2, 3)))}
     value_range = [(float(np.min(case[c])), float(np.max(case[c]))) for c in range(case.shape[0])]
     return PreparedCase(np.ascontiguousarray(slices, dtype=np.float32), box, params, tuple(case.shape[1:]),
-                        slicing_axis, case.dtype, kept, value_range)
+                        slicing_axis, case.dtype, kept, value_range, _foreground_range(cropped, fg))
+
+
+#: Foreground voxels sampled (evenly) for the percentiles of :attr:`PreparedCase.foreground_range`.
+_RANGE_SAMPLES = 1_000_000
+
+
+def _foreground_range(channels: np.ndarray, fg: np.ndarray) -> List[Tuple[float, float]]:
+    out = []
+    for c in range(channels.shape[0]):
+        values = channels[c][fg] if fg.any() else channels[c].ravel()
+        values = values[:: max(1, values.size // _RANGE_SAMPLES)].astype(np.float64)
+        lo, hi = np.percentile(values, (0.5, 99.5))
+        out.append((float(lo), float(hi)))
+    return out
 
 
 def refined_box(box: Sequence[Tuple[int, int]], axes: Sequence[int], scale: ScaleLike) -> List[Tuple[int, int]]:

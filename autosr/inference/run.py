@@ -1,28 +1,33 @@
 """A prediction run over files: find cases, pick the scale, read → predict → write, summarise.
 
 Outputs are written atomically (temporary name, then rename), so a crash or Ctrl-C leaves the
-scans already finished and no partial file. Existing outputs are kept (skipped) unless
-``overwrite``, so an interrupted run resumes where it stopped.
+scans already finished and no partial file; the next run removes the temporary folders it left.
+Existing outputs are kept (skipped) unless ``overwrite`` only when their record
+(:mod:`autosr.inference.record`) says they come from the same model, request and inputs, so an
+interrupted run resumes where it stopped and nothing else is mistaken for a finished scan.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from autosr.errors import AutoSRError
 from autosr.imageio import DicomSeriesReader, Geometry, read_case
+from autosr.inference import record
 from autosr.inference.inputs import CaseInput, check_output_location, find_cases, select_part
 from autosr.inference.io_workers import IOPipeline
 from autosr.inference.prep import PreparedCase, in_plane_axes
-from autosr.inference.writer import CaseWriter
-from autosr.scales import ScaleLike, sr_size
+from autosr.inference.writer import CaseWriter, remove_stale_partials
+from autosr.scales import MAX_SCALE, ScaleLike, sr_size
 
 if TYPE_CHECKING:
     from autosr.inference.predictor import Predictor
@@ -45,8 +50,6 @@ def scale_for_spacing(geometry: Geometry, axes: Tuple[int, ...], target: float, 
     denominator whose spacing is within 1e-4 of ``target`` is used (small ``q`` keeps crop
     snapping and tiling fine-grained).
     """
-    if not target > 0:
-        raise TargetSpacingError(f"--target_spacing must be a positive number of mm, got {target}")
     sp = [geometry.array_spacing[a] for a in axes]
     if max(sp) - min(sp) > SPACING_RTOL * max(sp):
         need = " and ".join(f"{v / target:.4g}" for v in sp)
@@ -54,6 +57,9 @@ def scale_for_spacing(geometry: Geometry, axes: Tuple[int, ...], target: float, 
                                  f"one scale cannot reach {target:g} mm on both axes (it would need s = {need}); "
                                  f"give -s instead")
     ratio = float(np.mean(sp)) / target
+    if ratio > MAX_SCALE:
+        raise TargetSpacingError(f"{source}: --target_spacing {target:g} mm would need s = {ratio:g}, above any "
+                                 f"scale AutoSR can give; give a spacing nearer the scan's {np.mean(sp):g} mm")
     if ratio <= 1:
         raise TargetSpacingError(f"{source}: --target_spacing {target:g} mm is not finer than the scan's in-plane "
                                  f"spacing {np.mean(sp):g} mm; AutoSR only refines (s > 1)")
@@ -90,36 +96,99 @@ def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_
     """
     if (scale is None) == (target_spacing is None):
         raise AutoSRError("give exactly one of a scale (-s) and a target spacing (--target_spacing)")
-    if scale is not None:
-        fixed = predictor.check_scale(scale)  # fail before reading anything
+    fixed = predictor.check_scale(scale) if scale is not None else None  # fail before reading anything
+    if fixed is None and not 0 < target_spacing < math.inf:
+        raise TargetSpacingError(f"--target_spacing {target_spacing}: must be a positive number of mm")
     input_path, output_folder = Path(input_path), Path(output_folder)
     check_output_location(input_path, output_folder)
     cases = find_cases(input_path, predictor.plans.num_channels, predictor.plans.channel_names)
     mine = select_part(cases, num_parts, part_id)
-    todo = [c for c in mine if overwrite or not all(p.is_file() for p in c.output_files(output_folder))]
+    request = {"scale": str(fixed)} if fixed is not None else {"target_spacing": float(target_spacing)}
+    wanted = _records(predictor, mine, dict(request, keep_dtype=keep_dtype))
+    todo = _to_predict(mine, output_folder, wanted, overwrite)
     skipped = len(mine) - len(todo)
     if skipped:
-        logger.info("%d scan(s) already predicted in %s: skipped (use --overwrite to redo them)", skipped, output_folder)
+        logger.info("%d scan(s) already predicted in %s with this model, request and input: skipped "
+                    "(use --overwrite to redo them)", skipped, output_folder)
     if num_parts > 1:
         logger.info("part %d of %d: %d of %d scan(s)", part_id, num_parts, len(mine), len(cases))
+    remove_stale_partials(output_folder)
+    created = _missing_folders(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(predictor, todo, output_folder, wanted, fixed, target_spacing, keep_dtype, num_workers, skipped)
+    except BaseException:
+        _remove_empty(created)  # a failed run leaves no empty folder behind that it made
+        raise
 
+
+def _records(predictor: "Predictor", cases: Sequence[CaseInput], request: Dict[str, Any]
+             ) -> Dict[str, Optional[Dict[str, Any]]]:
+    """The expected record of each case; ``None`` when the predictor has no model identity (built in code)."""
+    model = predictor.model_identity
+    return {c.name: record.expected(model, request, c) if model is not None else None for c in cases}
+
+
+def _to_predict(cases: Sequence[CaseInput], folder: Path, wanted: Dict[str, Optional[Dict[str, Any]]],
+                overwrite: bool) -> List[CaseInput]:
+    """The cases whose outputs are missing, or not attested by a matching record (said why), or all with ``overwrite``."""
+    todo = []
+    for case in cases:
+        outputs = case.output_files(folder)
+        if overwrite or not any(p.exists() for p in outputs):
+            todo.append(case)
+            continue
+        want = wanted[case.name]
+        reason = record.stale_reason(record.record_path(folder, case), want, outputs) if want is not None \
+            else "this predictor has no model folder to compare with"
+        if reason is not None:
+            logger.warning("%s: predicting again over existing output(s) %s: %s", case.name,
+                           ", ".join(p.name for p in outputs if p.exists()), reason)
+            todo.append(case)
+    return todo
+
+
+def _missing_folders(folder: Path) -> List[Path]:
+    """The folders ``folder.mkdir(parents=True)`` will create, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return  # not empty (something was written) or already gone: keep it and its parents
+
+
+def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
+         wanted: Dict[str, Optional[Dict[str, Any]]], fixed: Optional[Fraction], target_spacing: Optional[float],
+         keep_dtype: bool, num_workers: int, skipped: int) -> Dict[str, float]:
+    """Read, predict and write ``todo`` (the second half of :func:`predict_files`)."""
     def load(case: CaseInput) -> _Loaded:
         arrays, geometry = read_input(case)
-        if scale is not None:
+        if fixed is not None:
             s = fixed
         else:
             axes = in_plane_axes(arrays.ndim - 1, predictor.plans.slicing_axis)
             s = predictor.check_scale(scale_for_spacing(geometry, axes, float(target_spacing), str(case.sources[0])))
             logger.info("%s: scale %s (%.6g) gives %.6g mm in-plane", case.name, s, float(s),
                         geometry.array_spacing[axes[0]] / float(s))
-        return _Loaded(predictor.prepare(arrays, s, geometry), geometry, s, arrays.dtype)
+        return _Loaded(predictor.prepare(arrays, s, geometry, str(case.sources[0])), geometry, s, arrays.dtype)
 
     start, n_slices, n_voxels, n_scans = time.perf_counter(), 0, 0, 0
     with IOPipeline(num_workers) as io:
         for case, item in io.prefetch(load, todo):
-            writer = CaseWriter(item.prep, item.scale, item.geometry, case.output_files(output_folder),
-                                item.input_dtype if keep_dtype else np.float32, background_thread=num_workers > 0)
+            outputs, want = case.output_files(output_folder), wanted[case.name]
+            after = None if want is None else functools.partial(record.write, record.record_path(output_folder, case),
+                                                                   want, outputs)
+            writer = CaseWriter(item.prep, item.scale, item.geometry, outputs,
+                                item.input_dtype if keep_dtype else np.float32, background_thread=num_workers > 0,
+                                after_write=after)
             try:
                 predictor.super_resolve_prepared(item.prep, item.scale, desc=case.name, sink=writer.add)
                 io.track(writer.close())

@@ -13,14 +13,20 @@ pasted into full-field-of-view slices (background outside the crop box) as soon 
 * **Buffered** (other formats, slicing axes or 2D images): slices are pasted into the full array,
   written with :func:`autosr.imageio.write_image` at the end.
 
-Both write into a hidden temporary folder beside the output and rename on success, so a crash or
-Ctrl-C never leaves a partial file under the final name.
+Both write into a hidden temporary folder beside the output (``.autosr-partial-{host}-{pid}-…``)
+and rename on success, so a crash or Ctrl-C never leaves a partial file under the final name;
+the next run removes the folders of processes that no longer run
+(:func:`remove_stale_partials`).
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
+import socket
 import struct
+import time
 import tempfile
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,9 +39,58 @@ from autosr.imageio import Geometry, file_ending, write_image
 from autosr.inference.prep import PreparedCase, in_plane_axes, refined_box, to_output_dtype
 from autosr.scales import ScaleLike, as_fraction, sr_size
 
+logger = logging.getLogger(__name__)
+
 _DIM3_OFFSET = 46          # int16 dim[3] (array axis 0 length) in the NIfTI-1 header
 _MAX_DIM = 32767           # NIfTI-1 dims are int16
 _MAX_PENDING = 3           # batches waiting for compression before inference waits
+
+
+_HOST = re.sub(r"[^A-Za-z0-9.]", "", socket.gethostname())[:40] or "host"
+#: Our temporary folders: ``.autosr-partial-{host}-{pid}-{mkdtemp suffix}``, and the plain
+#: ``.autosr-partial-{suffix}`` of :func:`autosr.imageio.write_image` (no owner in the name).
+_PARTIAL = re.compile(r"\.autosr-partial-(?:(?P<host>[A-Za-z0-9.]+)-(?P<pid>\d+)-)?[a-z0-9_]{8}")
+#: A partial folder without an owner in its name is abandoned when nothing in it changed for this long.
+_UNOWNED_STALE_S = 600
+
+
+def _partial_dir(parent: Path) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f".autosr-partial-{_HOST}-{os.getpid()}-", dir=parent))
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would signal the process there: never assume it ended
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _abandoned(path: Path, host: Optional[str], pid: Optional[str]) -> bool:
+    if host is not None:
+        # another machine's run writing into a shared folder cannot be checked from here: keep it
+        return host == _HOST and int(pid) != os.getpid() and not _running(int(pid))
+    newest = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.iterdir()])
+    return time.time() - newest > _UNOWNED_STALE_S
+
+
+def remove_stale_partials(folder: Path) -> List[str]:
+    """Remove the temporary folders an interrupted run left in ``folder`` (ours only, by exact name);
+    returns their names."""
+    removed = []
+    for p in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
+        m = _PARTIAL.fullmatch(p.name)
+        if m and p.is_dir() and not p.is_symlink() and _abandoned(p, m.group("host"), m.group("pid")):
+            shutil.rmtree(p)
+            removed.append(p.name)
+    if removed:
+        logger.info("%s: removed %d partial folder(s) of an interrupted run: %s", folder, len(removed),
+                    ", ".join(removed))
+    return removed
 
 
 def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale: ScaleLike,
@@ -118,11 +173,15 @@ class CaseWriter:
 
     ``files`` (one per channel) may be ``None`` to only assemble the array (:attr:`array`).
     ``background_thread``: compress/paste in a worker thread instead of the caller's.
+    ``after_write(tmp)``: called once the files are in place, with the temporary folder, to put
+    further files (the case's record) in place atomically too.
     """
 
     def __init__(self, prep: PreparedCase, scale: ScaleLike, geometry: Optional[Geometry],
-                 files: Optional[Sequence[Path]], dtype: Any = np.float32, background_thread: bool = False) -> None:
+                 files: Optional[Sequence[Path]], dtype: Any = np.float32, background_thread: bool = False,
+                 after_write: Optional[Callable[[Path], None]] = None) -> None:
         self.prep, self.scale, self.dtype = prep, as_fraction(scale), np.dtype(dtype)
+        self.after_write = after_write
         self.files = [Path(f) for f in files] if files is not None else None
         self.geometry = geometry.refined(self.scale, prep.in_plane_axes) if geometry is not None else None
         axes = prep.in_plane_axes
@@ -149,7 +208,7 @@ class CaseWriter:
     def _setup(self) -> None:
         if self.files is not None:
             self.files[0].parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(tempfile.mkdtemp(prefix=".autosr-partial-", dir=self.files[0].parent))
+            self._tmp = _partial_dir(self.files[0].parent)
         header = None
         if self._streamable():
             header = _nifti_header(self.geometry, self.full_shape[1:], self.full_shape[0], self.dtype, self._tmp)
@@ -232,6 +291,8 @@ class CaseWriter:
         elif self.files is not None:
             for c, f in enumerate(self.files):
                 write_image(self.array[c], self.geometry, f)
+        if self.after_write is not None and self._tmp is not None:
+            self.after_write(self._tmp)
         self._cleanup()
 
     def abort(self) -> None:
@@ -267,4 +328,4 @@ def restore_case(sr_slices: np.ndarray, prep: PreparedCase, scale: ScaleLike,
     return w.array
 
 
-__all__ = ["CaseWriter", "restore_batch", "restore_case"]
+__all__ = ["CaseWriter", "restore_batch", "restore_case", "remove_stale_partials"]
