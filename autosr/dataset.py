@@ -11,14 +11,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from autosr.errors import DatasetError
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("name", "channel_names", "file_ending", "numTraining")
 OPTIONAL_KEYS = ("description", "paired_lowres", "license", "reference")
@@ -76,7 +80,7 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".partial", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{pid_tag()}.", suffix=".partial", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are meant to be shared
@@ -88,6 +92,44 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_PID_RE = re.compile(r"(?:^|[._-])pid(\d+)(?=[._-]|$)")
+
+
+def pid_tag() -> str:
+    """``pid<N>``: put in the name of a temporary file or folder so :func:`remove_partials` can tell whose it is."""
+    return f"pid{os.getpid()}"
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # our own: still in use
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
+    """Remove what an interrupted run left in ``folder``: the names matching ``pattern``, one log line each.
+
+    Only our own temporary names are ever passed as ``pattern``. One whose :func:`pid_tag` names
+    a process still running (a run at work now, beside this one) is kept.
+    """
+    for p in sorted(Path(folder).glob(pattern)):
+        m = _PID_RE.search(p.name)
+        if m and _running(int(m.group(1))):
+            continue
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        logger.info("removed %s (%.1f MB), left by an interrupted run", p, size / 1e6)
 
 
 @dataclass
@@ -142,7 +184,13 @@ class RawDataset:
         return out
 
     def cases(self, split: str = "imagesTr") -> Dict[str, List[Path]]:
-        """``{case: [channel 0 file, channel 1 file, …]}``; raises if a case misses a channel."""
+        """``{case: [channel 0 file, channel 1 file, …]}``; raises if a case misses a channel.
+
+        Also raises if a case name is in both imagesTr and imagesTs: a test case that was trained
+        on makes every test metric a lie (a cheap name check, run by every command that lists cases).
+        """
+        if split in ("imagesTr", "imagesTs"):
+            self.check_no_test_in_training()
         out = {}
         for case, chans in self.case_files(split).items():
             missing = [c for c in range(self.num_channels) if c not in chans]
@@ -151,3 +199,11 @@ class RawDataset:
                                    + ", ".join(f"{case}_{c:04d}{self.file_ending}" for c in missing))
             out[case] = [chans[c] for c in range(self.num_channels)]
         return out
+
+    def check_no_test_in_training(self) -> None:
+        """Raise :class:`DatasetError` naming the cases found in both imagesTr and imagesTs."""
+        both = sorted(set(self.case_files("imagesTr")) & set(self.case_files("imagesTs")))
+        if both:
+            shown = ", ".join(both[:5]) + (" …" if len(both) > 5 else "")
+            raise DatasetError(f"{self.folder / 'imagesTs'}: {len(both)} case(s) also in imagesTr ({shown}); a test "
+                               f"case must not be trained on: remove or rename them in one of the two folders")

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from autosr.cropping import bounding_box, channel_background, fill_axis, fill_holes, through_plane_axis
-from autosr.dataset import RawDataset, write_json_atomic
+from autosr.dataset import RawDataset, remove_partials, write_json_atomic
 from autosr.errors import DatasetError
 from autosr.imageio import orientation_code, read_case
 
@@ -204,6 +204,8 @@ def extract_many(items: Sequence[Tuple[os.PathLike | str, os.PathLike | str]], n
         dataset = RawDataset.open(folder)
         case_jobs = _case_jobs(dataset)
         path = Path(out_folder) / FINGERPRINT_FILE
+        if Path(out_folder).is_dir():
+            remove_partials(out_folder, ".*.partial")  # JSON files (fingerprint, plans) of an interrupted run
         if path.is_file() and not clean:
             try:
                 old = json.loads(path.read_text(encoding="utf-8"))

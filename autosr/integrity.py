@@ -7,7 +7,7 @@ names the file and says what to do. Checked:
 - ``dataset.json``: present, valid JSON, required keys, ``channel_names`` / ``file_ending`` /
   ``numTraining`` well formed, no path that points outside the dataset folder;
 - file names follow ``{case}_{CCCC}{file_ending}``, channel indices exist, every case has every channel;
-- ``numTraining`` equals the number of cases in ``imagesTr``;
+- ``numTraining`` equals the number of cases in ``imagesTr``; no case is in both ``imagesTr`` and ``imagesTs``;
 - each image is readable and complete, 2D or 3D, one scalar per voxel, free of NaN/Inf;
 - the channels of a case share shape, spacing, origin and direction;
 - paired low-resolution scans (``lowresTr``) exist for every training case and cover the same
@@ -83,6 +83,9 @@ def check_dataset(folder: os.PathLike | str, read_voxels: bool = True, progress:
                     problems.append(f"{folder / split / f'{case}_{c:04d}{ending}'}: missing (case {case!r} has "
                                     f"channels {sorted(chans)} of {n_channels}); add this channel file or remove the case")
     train = splits.get("imagesTr", {})
+    for case in sorted(set(train) & set(splits.get("imagesTs", {}))):
+        problems.append(f"{folder / 'imagesTs' / f'{case}_0000{ending}'}: case {case!r} is also in imagesTr; a test "
+                        f"case must not be trained on: remove or rename it in one of the two folders")
     n_train = info.get("numTraining")
     if isinstance(n_train, int) and not isinstance(n_train, bool) and n_train != len(train):
         problems.append(f"{folder / 'dataset.json'}: numTraining is {n_train} but imagesTr holds {len(train)} "

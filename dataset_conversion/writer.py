@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from autosr.dataset import write_json_atomic
+from autosr.dataset import pid_tag, remove_partials, write_json_atomic
 from autosr.errors import DatasetError, ImageReadError, ProblemsError
 from autosr.imageio import write_image
 from autosr.integrity import ImageInfo, compare_channels, compare_region
@@ -97,8 +97,10 @@ class DatasetWriter:
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "DatasetWriter":
         self.root.mkdir(parents=True, exist_ok=True)
+        for kind in ("partial", "old"):  # what an interrupted conversion to this target left
+            remove_partials(self.root, f".{self.target.name}.{kind}-*")
         # hidden (leading dot) and beside the target: invisible to dataset listings, same file system for rename
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.root))
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-{pid_tag()}-", dir=self.root))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -199,7 +201,7 @@ class DatasetWriter:
         old: Optional[Path] = None
         if self.target.exists():
             self._refuse_existing()  # someone may have created it since we started
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.root))
+            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-{pid_tag()}-", dir=self.root))
             os.replace(self.target, old / self.target.name)
         try:
             os.replace(self._tmp, self.target)

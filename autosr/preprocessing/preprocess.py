@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from autosr.cropping import bounding_box, channel_background, crop, crop_box, fill_axis, fill_holes
-from autosr.dataset import RawDataset, write_json_atomic
+from autosr.dataset import RawDataset, pid_tag, remove_partials, write_json_atomic
 from autosr.errors import DatasetError
 from autosr.fingerprint import file_signature
 from autosr.imageio import orientation_code, read_case
@@ -71,7 +71,7 @@ def is_done(folder: Path, case: str, key: str) -> bool:
 
 def save_npy_atomic(array: np.ndarray, path: Path) -> None:
     """``np.save`` to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    tmp = path.parent / f".{path.name}.{pid_tag()}.{uuid.uuid4().hex[:8]}.partial"
     # os.open with 0o666 (not mkstemp's 0600) so the array gets the user's usual permissions (umask)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -154,8 +154,7 @@ def preprocess_many(items: Sequence[Tuple[RawDataset, Plans, Path, Sequence[str]
         done_now.append({})
         for ident in idents:
             spec, folder = spec_for(plans, ident), Path(out_root) / ident
-            for junk in folder.glob(".*.partial"):              # left by an interrupted run; never trusted
-                junk.unlink(missing_ok=True)
+            remove_partials(folder, ".*.partial")
             todo = []
             for name, files in sorted(cases.items()):
                 files = [str(f) for f in files]
