@@ -7,6 +7,9 @@ steps, one schedule through both phases for the generator (as the MIASSR referen
 the critic's starts with the GAN phase. Steps whose loss is above ``loss_discard_threshold`` (or
 not finite) are discarded (paper: 1e8).
 
+On CPU the trainer picks its thread count (:mod:`autosr.threads`), and validation is sized to
+stay within ``val_share`` of the run's compute (:mod:`autosr.training.validation`).
+
 Subclass and override a hook (``on_train_start``, ``on_step_end``, ``on_validation_end``,
 ``on_train_end``) or a step method, then train with ``-tr my_module:MyTrainer``.
 """
@@ -16,15 +19,18 @@ import json
 import logging
 import math
 import signal
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from autosr import threads
 from autosr.dataset import write_json_atomic
 from autosr.plans import Configuration, Plans
+from autosr.scales import as_fraction, lr_size, sr_size
 from autosr.training import checkpoint as ckpt_io
 from autosr.training import components as C
 from autosr.training import distributed as D
@@ -32,7 +38,8 @@ from autosr.training.errors import CheckpointError
 from autosr.training.data_loader import SRPatchLoader, batch_scale, make_batch_iterator, shutdown
 from autosr.training.progress import ProgressHistory
 from autosr.training.registry import TRAINERS
-from autosr.training.validation import format_results, mean_psnr, validate
+from autosr.training.validation import (ValidationSet, format_results, mean_psnr, slices_within_budget,
+                                        training_step_cost)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,10 @@ logger = logging.getLogger(__name__)
 @TRAINERS.register()
 class MetaSRTrainer:
     """MIASSR trainer for one fold: MetaSR generator + WGAN-GP critic (+ VGG19 perceptual loss)."""
+
+    #: Most of the run's compute that validation may take: the planner's ``validation_fraction``
+    #: (planners/cost_model.py), which its step counts leave free.
+    val_share = 0.1
 
     def __init__(self, plans: Plans, configuration: Configuration, fold: str, train_volumes: List[np.ndarray],
                  val_volumes: Dict[str, np.ndarray], output_folder: Path, device: torch.device,
@@ -55,6 +66,8 @@ class MetaSRTrainer:
         self.total_steps = int(self.t.warmup_steps + self.t.gan_steps)
         self.step, self.gan_started, self.best_psnr = 0, False, -math.inf
         self.last_validation: Dict[str, Dict[str, float]] = {}
+        self.validation: Optional[ValidationSet] = None  # made by initialize (rank 0)
+        self.seconds = {"run": 0.0, "validation": 0.0}  # wall time of this process's run so far
         self.history = ProgressHistory(log_every=max(1, min(50, self.total_steps // 20 or 1)))
         self.stop_requested = False
         self.identity = {"dataset_name": plans.dataset_name, "plans_name": plans.plans_name,
@@ -87,11 +100,56 @@ class MetaSRTrainer:
             (logger.warning if self.eta == 0 and self.t.eta_perc > 0 else logger.info)(message)
         else:
             logger.info("perceptual loss not used: no GAN steps (VGG19 weights not needed)")
+        self.choose_threads(probe=not self.t.deterministic)
         C.seed_everything(self.t.seed + 1000 * self.dist.rank)  # per-rank streams from here on
         self.loader = self.make_loader(start_step=0)
         n_g = sum(p.numel() for p in self.generator.parameters())
         logger.info("generator %s: %.3fM parameters; critic %s", self.generator_config, n_g / 1e6,
                     self.critic_config)
+        if self.dist.is_main and self.val_volumes:
+            self.validation = self.make_validation_set()
+
+    def choose_threads(self, probe: bool) -> None:
+        """On CPU (one process): as many threads as pay off (:mod:`autosr.threads`); ``probe``
+        times a training step at each candidate count. Deterministic runs do not probe, so
+        their count depends on the machine only. Under torchrun the per-process share stays."""
+        if self.device.type == "cpu" and not self.dist.enabled:
+            threads.apply(threads.choose_threads(self.probe_step() if probe else None, self.num_workers))
+
+    def probe_step(self) -> Callable[[], None]:
+        """The forward and backward of an L1 step on a synthetic batch at a middle training scale;
+        it changes neither the weights nor any random stream."""
+        p = self.config.patch
+        s = as_fraction(f"{(1 + float(self.config.scales.max)) / 2:.1f}")
+        lr_shape = [lr_size(n, s) for n in p.size]
+        g = torch.Generator().manual_seed(0)
+        lr = torch.rand((p.batch_size, self.plans.num_channels, *lr_shape), generator=g).to(self.device)
+        hr = torch.rand((p.batch_size, self.plans.num_channels, *[sr_size(n, s) for n in lr_shape]),
+                        generator=g).to(self.device)
+
+        def step() -> None:
+            self.l1(self.generator(lr, s), hr).backward()
+            self.generator.zero_grad(set_to_none=True)
+        return step
+
+    def make_validation_set(self) -> ValidationSet:
+        """Up to ``val_max_slices`` slices per case, fewer when validating (every ``val_every``
+        steps and at the end) would take more than ``val_share`` of the run's compute."""
+        t = self.t
+        vs = ValidationSet(self.val_volumes, t.val_scales, self.config.scales.max, self.config.degradation,
+                           t.val_max_slices, seed=t.seed, lowres=self.val_lowres)
+        runs = len(range(t.val_every, self.total_steps, t.val_every)) + 1 if t.val_every > 0 else 1
+        train = self.total_steps * training_step_cost(self.config.patch.size, self.config.patch.batch_size,
+                                                      self.config.scales.values())
+        budget = self.val_share / (1 - self.val_share) * train / runs
+        slices = slices_within_budget(vs.slice_cost(), budget, t.val_max_slices)
+        if slices != t.val_max_slices:
+            vs.limit(slices)
+        spent = runs * vs.cost()
+        logger.info("validation: %d case(s), %d slice(s) each (val_max_slices %d), %d scale(s), %d time(s): "
+                    "%.0f%% of the run's compute (at most %.0f%%)", len(vs.slices), slices, t.val_max_slices,
+                    len(vs.scales), runs, 100 * spent / max(spent + train, 1), 100 * self.val_share)
+        return vs
 
     def make_loader(self, start_step: int) -> SRPatchLoader:
         p = self.config.patch
@@ -144,6 +202,7 @@ class MetaSRTrainer:
         if self.step >= self.total_steps:
             logger.info("training already finished (step %d of %d)", self.step, self.total_steps)
             return
+        started = time.perf_counter() - self.seconds["run"]
         batches = make_batch_iterator(self.loader, self.num_workers)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.dist.is_main, dynamic_ncols=True,
                    desc=f"fold {self.fold}", unit="step")
@@ -162,6 +221,7 @@ class MetaSRTrainer:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                 self.on_step_end(losses)
+                self.seconds["run"] = time.perf_counter() - started
                 if D.any_true(self.stop_requested, self.dist, self.device):
                     self.save_checkpoint("checkpoint_latest.pth")
                     logger.info("interrupted at step %d: saved checkpoint_latest.pth (continue with --c)", self.step)
@@ -254,12 +314,16 @@ class MetaSRTrainer:
     def run_validation(self) -> Dict[str, Dict[str, float]]:
         """Validate on rank 0 (the others wait), log one line per scale, keep the best checkpoint."""
         results: Dict[str, Dict[str, float]] = {}
-        if self.dist.is_main and self.val_volumes:
-            results = validate(D.unwrap(self.model), self.val_volumes, self.t.val_scales, self.config.scales.max,
-                               self.config.degradation, self.t.val_max_slices, self.device, seed=self.t.seed,
-                               lowres=self.val_lowres)
+        if self.validation is not None:
+            start = time.perf_counter()
+            results = self.validation.run(D.unwrap(self.model), self.device)
+            seconds = time.perf_counter() - start
+            self.seconds["validation"] += seconds
             for line in format_results(results, self.step):
                 logger.info(line)
+            logger.info("validation took %.1f s; %.0f%% of this run's %.0f s so far", seconds,
+                        100 * self.seconds["validation"] / max(self.seconds["run"] + seconds, 1e-9),
+                        self.seconds["run"] + seconds)
             self.last_validation = results
             self.history.add_validation(self.step, results)
             write_json_atomic({"step": self.step, "results": results}, self.output_folder / "validation.json")
@@ -329,10 +393,9 @@ class MetaSRTrainer:
         ckpt_io.check_identity(ckpt["identity"], self.identity, path)
         results: Dict[str, Dict[str, float]] = {}
         if self.dist.is_main:
+            self.choose_threads(probe=False)
             generator = ckpt_io.generator_from_checkpoint(ckpt, self.device, path)
-            results = validate(generator, self.val_volumes, self.t.val_scales, self.config.scales.max,
-                               self.config.degradation, self.t.val_max_slices, self.device, seed=self.t.seed,
-                               lowres=self.val_lowres)
+            results = self.make_validation_set().run(generator, self.device) if self.val_volumes else {}
             for line in format_results(results, int(ckpt.get("step", 0))):
                 logger.info(line)
             write_json_atomic({"step": int(ckpt.get("step", 0)), "checkpoint": Path(path).name, "results": results},

@@ -7,12 +7,19 @@ channel (scikit-image metrics, :mod:`autosr.evaluation.metrics`). Scales above t
 ``s_max`` are skipped. Noise, when planned, comes from a generator seeded per case, slice and
 scale, so validation never touches the training random streams and is repeatable. In paired
 mode a case is validated on its real low-resolution scan, at that scan's scale.
+
+What is validated is fixed once per run (:class:`ValidationSet`): the slices are chosen once, and
+the bicubic baseline, which never changes, is scored on the first run and reused after. A
+validation's compute is counted in LR pixels through the generator (:meth:`ValidationSet.cost`);
+a trainer weighs it against the training steps between two validations
+(:func:`training_step_cost`, :func:`slices_within_budget`) to keep validation within its share
+of the run.
 """
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,13 +28,19 @@ from torch import nn
 from autosr.degradation import degrade, upsample
 from autosr.evaluation.metrics import psnr, ssim
 from autosr.plans import DegradationPlan
-from autosr.scales import as_fraction
+from autosr.scales import as_fraction, lr_size
 from autosr.training.data_loader import seeded_generator
 
 #: Slices super-resolved together (they share the case's in-plane shape).
 SLICE_BATCH = 4
 #: Smallest share of non-zero pixels for a slice to be validated on (see :func:`select_slices`).
 MIN_CONTENT = 0.1
+#: A training step (forward, backward, optimiser) costs about this many forward passes of its batch
+#: (2.8 measured for the ``2d_cpu`` network on CPU).
+STEP_COST = 3.0
+#: (case, case index, first slice of the batch, scale): one forward pass of a validation.
+Key = Tuple[str, int, int, Fraction]
+METRICS = ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
 
 
 def select_slices(volume: np.ndarray, max_slices: int, min_content: float = MIN_CONTENT) -> List[int]:
@@ -41,9 +54,14 @@ def select_slices(volume: np.ndarray, max_slices: int, min_content: float = MIN_
     keep = [z for z, c in enumerate(content) if c >= min_content]
     if not keep:
         keep = [z for z in range(volume.shape[1]) if float(np.ptp(np.asarray(volume[:, z]))) > 0]
-    if max_slices > 0 and len(keep) > max_slices:
-        keep = [keep[i] for i in np.linspace(0, len(keep) - 1, max_slices).round().astype(int)]
-    return keep
+    return evenly_spaced(keep, max_slices)
+
+
+def evenly_spaced(slices: Sequence[int], n: int) -> List[int]:
+    """``n`` evenly spaced items of ``slices`` (all of them when ``n`` is 0 or not smaller)."""
+    if n <= 0 or len(slices) <= n:
+        return list(slices)
+    return [slices[i] for i in np.linspace(0, len(slices) - 1, n).round().astype(int)]
 
 
 def usable_scales(scales: Sequence[float], s_max: float) -> List[Fraction]:
@@ -52,62 +70,135 @@ def usable_scales(scales: Sequence[float], s_max: float) -> List[Fraction]:
     return sorted({as_fraction(str(s)) for s in scales if as_fraction(str(s)) <= top})
 
 
-@torch.no_grad()
-def validate(generator: nn.Module, volumes: Mapping[str, np.ndarray], scales: Sequence[float], s_max: float,
-             degradation: DegradationPlan, max_slices: int = 16, device: torch.device | str = "cpu",
-             seed: int = 0, lowres: Optional[Mapping[str, Tuple[np.ndarray, Fraction]]] = None
-             ) -> Dict[str, Dict[str, float]]:
-    """Mean metrics per scale: ``{"2.5": {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "n"}}``.
+class ValidationSet:
+    """The validation work of one run, fixed at the start and repeated at every validation.
 
     Args:
-        generator: ``(B, C, h, w), s → (B, C, floor(h·s), floor(w·s))``; evaluated in eval mode.
         volumes: validation cases ``{name: (C, S, H, W) float32 in [0, 1]}``.
         scales: validation scales; those above ``s_max`` are skipped.
         degradation: the plan's LR synthesis.
-        max_slices: slices per case (0: all).
+        max_slices: slices per case (0: all); :meth:`limit` lowers it later.
         seed: seeds the degradation noise.
         lowres: paired mode: ``{name: (real LR volume (C, S, h, w), its scale)}``; such a case is
             validated on its real LR scan at its own scale instead of synthetic LR at ``scales``.
     """
-    was_training = generator.training
-    generator.eval()
-    sums: Dict[Fraction, Dict[str, List[float]]] = {}
 
-    def score(hr: torch.Tensor, lr: torch.Tensor, s: Fraction) -> None:
-        sr = generator(lr.to(device), s).float().clamp(0, 1).cpu().numpy()
-        bic = upsample(lr, s).clamp(0, 1).numpy()
-        h, w = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
-        ref = hr[:, :, :h, :w].numpy()
-        acc = sums.setdefault(s, {"psnr": [], "ssim": [], "psnr_bicubic": [], "ssim_bicubic": []})
-        for b in range(ref.shape[0]):
-            for c in range(ref.shape[1]):
-                acc["psnr"].append(psnr(sr[b, c, :h, :w], ref[b, c]))
-                acc["ssim"].append(ssim(sr[b, c, :h, :w], ref[b, c]))
-                acc["psnr_bicubic"].append(psnr(bic[b, c, :h, :w], ref[b, c]))
-                acc["ssim_bicubic"].append(ssim(bic[b, c, :h, :w], ref[b, c]))
+    def __init__(self, volumes: Mapping[str, np.ndarray], scales: Sequence[float], s_max: float,
+                 degradation: DegradationPlan, max_slices: int = 16, seed: int = 0,
+                 lowres: Optional[Mapping[str, Tuple[np.ndarray, Fraction]]] = None) -> None:
+        self.volumes, self.degradation, self.seed = volumes, degradation, seed
+        self.lowres = dict(lowres or {})
+        self.scales = usable_scales(scales, s_max)
+        # select_slices reads the whole (memory-mapped) volume: once per run, not per validation.
+        self.content = {name: select_slices(vol, 0) for name, vol in sorted(volumes.items())}
+        self.bicubic: Dict[Key, Dict[str, List[float]]] = {}  # scored by the first run
+        self.slices: Dict[str, List[int]] = {}
+        self.limit(max_slices)
 
-    try:
-        for case_idx, (name, vol) in enumerate(sorted(volumes.items())):
-            slices = select_slices(vol, max_slices)
+    def limit(self, max_slices: int) -> None:
+        """Validate on ``max_slices`` evenly spaced content slices per case (0: all)."""
+        self.slices = {name: evenly_spaced(keep, max_slices) for name, keep in self.content.items()}
+        self.bicubic.clear()  # the slice batches change
+
+    def case_scales(self, name: str) -> List[Fraction]:
+        """A paired case's own scale, else the validation scales whose LR slice is at least 3 px."""
+        if name in self.lowres:
+            return [self.lowres[name][1]]
+        return [s for s in self.scales if min(lr_size(n, s) for n in self.volumes[name].shape[-2:]) >= 3]
+
+    def keys(self) -> Iterator[Tuple[Key, List[int]]]:
+        """Each forward pass (its key and slice batch), in a fixed order."""
+        for case_idx, (name, slices) in enumerate(self.slices.items()):
             for start in range(0, len(slices), SLICE_BATCH):
                 zs = slices[start:start + SLICE_BATCH]
-                hr = torch.from_numpy(np.stack([np.asarray(vol[:, z], np.float32) for z in zs]))
-                if lowres is not None and name in lowres:
-                    lr_vol, s = lowres[name]
-                    lr = torch.from_numpy(np.stack([np.asarray(lr_vol[:, z], np.float32) for z in zs]))
-                    score(hr, lr, s)
-                    continue
-                for s in usable_scales(scales, s_max):
-                    if min(int(hr.shape[-2] / s), int(hr.shape[-1] / s)) < 3:  # too small to say anything
-                        continue
-                    g = seeded_generator(seed, case_idx, zs[0], s.numerator, s.denominator)
-                    score(hr, degrade(hr, s, sigma=degradation.sigma, kernel_size=degradation.kernel_size,
-                                      noise_std=degradation.noise_std, antialias=degradation.antialias,
-                                      generator=g), s)
-    finally:
-        generator.train(was_training)
-    return {scale_key(s): {**{k: _mean(v) for k, v in acc.items()}, "n": len(acc["psnr"])}
-            for s, acc in sorted(sums.items())}
+                for s in self.case_scales(name):
+                    yield (name, case_idx, zs[0], s), zs
+
+    def lr_pixels(self, name: str, s: Fraction) -> int:
+        """LR pixels of one slice of ``name`` at ``s`` (what the generator's compute grows with)."""
+        if name in self.lowres:
+            return math.prod(self.lowres[name][0].shape[-2:])
+        return math.prod(lr_size(n, s) for n in self.volumes[name].shape[-2:])
+
+    def slice_cost(self) -> int:
+        """LR pixels of validating one slice of every case (that has content slices)."""
+        return sum(self.lr_pixels(name, s) for name, keep in self.content.items() if keep
+                   for s in self.case_scales(name))
+
+    def cost(self) -> int:
+        """LR pixels the generator processes in one validation."""
+        return sum(len(zs) * self.lr_pixels(key[0], key[3]) for key, zs in self.keys())
+
+    def inputs(self, key: Key, zs: List[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """HR slices ``(B, C, H, W)`` and their LR input: the real scan's, or degraded with noise
+        seeded by case, slice and scale (hence the same at every validation)."""
+        name, case_idx, _, s = key
+        vol = self.volumes[name]
+        hr = torch.from_numpy(np.stack([np.asarray(vol[:, z], np.float32) for z in zs]))
+        if name in self.lowres:
+            lr_vol = self.lowres[name][0]
+            return hr, torch.from_numpy(np.stack([np.asarray(lr_vol[:, z], np.float32) for z in zs]))
+        d = self.degradation
+        g = seeded_generator(self.seed, case_idx, zs[0], s.numerator, s.denominator)
+        return hr, degrade(hr, s, sigma=d.sigma, kernel_size=d.kernel_size, noise_std=d.noise_std,
+                           antialias=d.antialias, generator=g)
+
+    @torch.no_grad()
+    def run(self, generator: nn.Module, device: torch.device | str = "cpu") -> Dict[str, Dict[str, float]]:
+        """Mean metrics per scale: ``{"2.5": {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "n"}}``.
+
+        ``generator``: ``(B, C, h, w), s → (B, C, floor(h·s), floor(w·s))``; evaluated in eval mode.
+        """
+        was_training = generator.training
+        generator.eval()
+        sums: Dict[Fraction, Dict[str, List[float]]] = {}
+        try:
+            for key, zs in self.keys():
+                s = key[3]
+                hr, lr = self.inputs(key, zs)
+                sr = generator(lr.to(device), s).float().clamp(0, 1).cpu().numpy()
+                h, w = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
+                ref = hr[:, :, :h, :w].numpy()
+                if key not in self.bicubic:
+                    self.bicubic[key] = _scores(upsample(lr, s).clamp(0, 1).numpy()[:, :, :h, :w], ref)
+                acc = sums.setdefault(s, {k: [] for k in METRICS})
+                for k, values in _scores(sr[:, :, :h, :w], ref).items():
+                    acc[k].extend(values)
+                    acc[f"{k}_bicubic"].extend(self.bicubic[key][k])
+        finally:
+            generator.train(was_training)
+        return {scale_key(s): {**{k: _mean(v) for k, v in acc.items()}, "n": len(acc["psnr"])}
+                for s, acc in sorted(sums.items())}
+
+
+def _scores(images: np.ndarray, ref: np.ndarray) -> Dict[str, List[float]]:
+    """PSNR and SSIM of every slice and channel of ``images`` against ``ref`` (both ``(B, C, h, w)``)."""
+    pairs = [(images[b, c], ref[b, c]) for b in range(ref.shape[0]) for c in range(ref.shape[1])]
+    return {"psnr": [psnr(a, r) for a, r in pairs], "ssim": [ssim(a, r) for a, r in pairs]}
+
+
+def validate(generator: nn.Module, volumes: Mapping[str, np.ndarray], scales: Sequence[float], s_max: float,
+             degradation: DegradationPlan, max_slices: int = 16, device: torch.device | str = "cpu",
+             seed: int = 0, lowres: Optional[Mapping[str, Tuple[np.ndarray, Fraction]]] = None
+             ) -> Dict[str, Dict[str, float]]:
+    """One validation of ``generator`` (the arguments are :class:`ValidationSet`'s)."""
+    return ValidationSet(volumes, scales, s_max, degradation, max_slices, seed, lowres).run(generator, device)
+
+
+def training_step_cost(patch_size: Sequence[int], batch_size: int, scales: Sequence[float]) -> float:
+    """One training step's compute in :meth:`ValidationSet.cost`'s unit: the batch's LR pixels
+    (mean over the training scales) times :data:`STEP_COST`."""
+    per_scale = [math.prod(lr_size(p, s) for p in patch_size) for s in scales] or [math.prod(patch_size)]
+    return STEP_COST * batch_size * float(np.mean(per_scale))
+
+
+def slices_within_budget(slice_cost: float, budget: float, max_slices: int) -> int:
+    """Slices per case for a validation costing at most ``budget`` (at least one, at most
+    ``max_slices``; 0 means all)."""
+    if slice_cost <= 0:
+        return max_slices
+    fit = max(1, int(budget // slice_cost))
+    return min(fit, max_slices) if max_slices > 0 else fit
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -140,4 +231,5 @@ def format_results(results: Mapping[str, Mapping[str, float]], step: Optional[in
     return lines
 
 
-__all__ = ["validate", "select_slices", "usable_scales", "mean_psnr", "format_results", "scale_key"]
+__all__ = ["ValidationSet", "validate", "training_step_cost", "slices_within_budget", "select_slices",
+           "evenly_spaced", "usable_scales", "mean_psnr", "format_results", "scale_key"]
