@@ -1,6 +1,7 @@
 """Finding the images to convert: image files and DICOM series, and naming cases after them."""
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -14,6 +15,8 @@ import SimpleITK as sitk
 from autosr.errors import DatasetError
 from autosr.imageio import DicomSeriesReader, Geometry, file_ending, list_dicom_series, read_image
 from autosr.imageio.sitk_io import quiet_itk
+
+logger = logging.getLogger(__name__)
 
 #: Endings that never hold a scan of their own (DICOM is found by content, not by ending).
 _SKIP_ENDINGS = (".dcm",)
@@ -91,10 +94,24 @@ def find_sources(root: os.PathLike | str, recursive: bool = True) -> List[ImageS
             continue
         dicom_member.update(os.path.normpath(f) for f in files)
         sources.append(ImageSource(Path(files[0]).parent, tuple(files), uid, dicom_tags(files)))
-    for p in image_files(root, recursive):
-        if os.path.normpath(str(p)) not in dicom_member:
-            sources.append(ImageSource(p))
+    images = [p for p in image_files(root, recursive) if os.path.normpath(str(p)) not in dicom_member]
+    sources += [ImageSource(p) for p in images]
+    _log_skipped(root, recursive, dicom_member | {os.path.normpath(str(p)) for p in images})
     return sources
+
+
+#: Files that belong to an image written in several files (MetaImage data, Analyze header).
+_COMPANION_ENDINGS = (".raw", ".zraw", ".raw.gz", ".hdr")
+
+
+def _log_skipped(root: Path, recursive: bool, used: Set[str]) -> None:
+    """One line naming the files that are neither images nor DICOM (DICOMDIR, notes, viewer files): skipped."""
+    files = sorted(root.rglob("*") if recursive else root.iterdir())
+    skipped = [p for p in files if p.is_file() and not _hidden(p, root) and os.path.normpath(str(p)) not in used
+               and not p.name.lower().endswith(_COMPANION_ENDINGS)]
+    if skipped:
+        shown = ", ".join(str(p.relative_to(root)) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+        logger.warning("%s: skipped %d file(s) that are neither images nor DICOM: %s", root, len(skipped), shown)
 
 
 def sanitize(name: str) -> str:
