@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3
 #: Largest refined in-plane size (pixels per axis), as NIfTI-1 stores it; a scale giving more is refused.
 MAX_REFINED_SIZE = 32767
-#: An input channel is far from the training data when the overlap of their foreground ranges
-#: (0.5th to 99.5th percentile) is below this share of the range they span together.
+#: A CT input channel is far from the training data when less than this share of its foreground
+#: range (0.5th to 99.5th percentile) lies within the training data's.
 MIN_RANGE_OVERLAP = 0.5
 
 
@@ -253,14 +253,16 @@ class Predictor:
         return prep
 
     def _check_intensities(self, prep: PreparedCase, source: str) -> None:
-        """Warn when a channel's foreground range barely overlaps the training fingerprint's (CT into an MR
-        model or the reverse); MR units are arbitrary, so there only a sign change counts."""
+        """Warn when a channel's foreground lies far from the training fingerprint's (a CT scan given to an MR
+        model, or the reverse)."""
         for c, ((lo, hi), ref) in enumerate(zip(prep.foreground_range, self.training_intensities or ())):
             t_lo, t_hi = ref["percentile_00_5"], ref["percentile_99_5"]
             if self.plans.modalities[c] == "CT":
-                union = max(hi, t_hi) - min(lo, t_lo)
-                far = union > 0 and max(0.0, min(hi, t_hi) - max(lo, t_lo)) < MIN_RANGE_OVERLAP * union
-            else:  # MR: scanners scale freely, but a training set without negative values has no air in HU
+                # Hounsfield units: most of the input outside the trained range, or no fat or air where
+                # the training foreground had them (not HU at all)
+                inside = max(0.0, min(hi, t_hi) - max(lo, t_lo))
+                far = inside < MIN_RANGE_OVERLAP * (hi - lo) or (t_lo < 0 <= lo)
+            else:  # MR units are arbitrary (no range to compare), but never far below zero, unlike HU
                 far = ref["min"] >= 0 and lo < -0.05 * (hi - lo)
             if far:
                 logger.warning("WARNING: %s: channel %d (%s) has foreground intensities %.4g..%.4g (0.5th-99.5th "
