@@ -152,10 +152,10 @@ _MAX_DEFLATE_RATIO = 1032
 
 
 def check_nifti_spacing(path: os.PathLike | str) -> None:
-    """Refuse a NIfTI/Analyze header whose spacing is unknown: pixdim ≤ 0 on an axis and no sform.
+    """Refuse a NIfTI/Analyze header whose spacing is unknown: pixdim ≤ 0 (or not a number) on an axis.
 
-    ITK and nibabel silently read such an axis as 1 mm. With an sform the spacing comes from it;
-    a positive pixdim without qform/sform is a valid "scanner-less" image and is kept.
+    ITK takes the spacing from pixdim alone (not from the qform/sform) and silently reads such an
+    axis as 1 mm. A positive pixdim without qform/sform is a valid "scanner-less" image and is kept.
     """
     import nibabel as nib
     from nibabel.openers import ImageOpener
@@ -170,14 +170,12 @@ def check_nifti_spacing(path: os.PathLike | str) -> None:
         hdr = klass(block[:klass.sizeof_hdr], check=False)
         shape = hdr.get_data_shape()[:3]
         pixdim = [float(v) for v in hdr["pixdim"][1:1 + len(shape)]]
-        sform = int(hdr["sform_code"]) if "sform_code" in hdr.keys() else 0  # Analyze has no sform
     except Exception:  # nibabel cannot parse this header: ITK already did, so do not second-guess it
         return
     # an axis of one voxel has no spacing to speak of
-    unknown = [k for k, (n, d) in enumerate(zip(shape, pixdim)) if n > 1 and not (np.isfinite(d) and d > 0)]
-    if unknown and sform == 0:
-        raise ImageReadError(f"{path}: voxel spacing unknown (pixdim {pixdim}, no qform/sform), which would be read "
-                             f"as 1 mm; write the file again with its real voxel size (pixdim) or an sform")
+    if any(n > 1 and not (np.isfinite(d) and d > 0) for n, d in zip(shape, pixdim)):
+        raise ImageReadError(f"{path}: voxel spacing unknown (pixdim {pixdim[:3]}), which would be read as 1 mm; "
+                             f"write the file again with its real voxel size in pixdim")
 
 
 def check_complete(path: os.PathLike | str, reader: sitk.ImageFileReader | None = None) -> None:
