@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,17 +95,23 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
         raise
 
 
-_PID_RE = re.compile(r"(?:^|[._-])pid(\d+)(?=[._-]|$)")
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"  # no "-" or ".": they end the tag
+_OWNER_RE = re.compile(r"pid(\d+)@([A-Za-z0-9]+)")
 
 
 def pid_tag() -> str:
-    """``pid<N>``: put in the name of a temporary file or folder so :func:`remove_partials` can tell whose it is."""
-    return f"pid{os.getpid()}"
+    """``pid<N>@<host>``: put in the name of a temporary file or folder so :func:`remove_partials` can tell whose it is."""
+    return f"pid{os.getpid()}@{_HOST}"
 
 
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # our own: still in use
+def _in_use(name: str) -> bool:
+    """Whether the run that named a temporary file may still be writing it."""
+    m = _OWNER_RE.search(name)
+    if m is None:
+        return False  # no owner in the name (written before owners were recorded)
+    pid, host = int(m.group(1)), m.group(2)
+    if host != _HOST or pid == os.getpid():
+        return True  # another machine's run on a shared folder cannot be checked from here; or our own
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,11 +125,10 @@ def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
     """Remove what an interrupted run left in ``folder``: the names matching ``pattern``, one log line each.
 
     Only our own temporary names are ever passed as ``pattern``. One whose :func:`pid_tag` names
-    a process still running (a run at work now, beside this one) is kept.
+    a process still running, or another machine, is kept (a run at work now, beside this one).
     """
     for p in sorted(Path(folder).glob(pattern)):
-        m = _PID_RE.search(p.name)
-        if m and _running(int(m.group(1))):
+        if _in_use(p.name):
             continue
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
         if p.is_dir() and not p.is_symlink():

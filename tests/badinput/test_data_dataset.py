@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from autosr.commands import convert, plan
+from autosr.dataset import pid_tag
 from autosr.imageio import Geometry, write_image
 from tests.badinput.util import run_refused
 from tests.synthetic import LPS, make_raw_dataset, phantom
@@ -35,25 +36,26 @@ def test_plan_refuses_case_in_training_and_test(autosr_folders, capsys):
                 watch=[autosr_folders["raw"], autosr_folders["preprocessed"]])
 
 
-def _dead_pid() -> int:
-    """The pid of a process that has exited."""
+def _dead_tag() -> str:
+    """The owner tag of a process of this machine that has exited."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    return proc.pid
+    return pid_tag().replace(f"pid{os.getpid()}@", f"pid{proc.pid}@")
 
 
 def test_convert_removes_partial_folders_of_an_interrupted_run(tmp_path, autosr_folders, caplog):
     raw = autosr_folders["raw"]
     write_image(phantom((4, 24, 28)), Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), LPS), tmp_path / "in" / "a.nii.gz")
-    dead, legacy = raw / f".Dataset007_in.partial-pid{_dead_pid()}-x1", raw / ".Dataset007_in.partial-abc"
-    alive = raw / f".Dataset007_in.partial-pid{os.getppid()}-x2"   # a conversion running now: kept
+    dead, legacy = raw / f".Dataset007_in.partial-{_dead_tag()}-x1", raw / ".Dataset007_in.partial-abc"
+    alive = raw / f".Dataset007_in.partial-{pid_tag().replace(str(os.getpid()), str(os.getppid()))}-x2"  # running
+    remote = raw / ".Dataset007_in.partial-pid1@elsewhere-x3"      # another machine's run on a shared folder
     other = raw / ".Dataset008_other.partial-abc"                    # another target's: not ours to judge
-    for d in (dead, legacy, alive, other):
+    for d in (dead, legacy, alive, remote, other):
         (d / "imagesTr").mkdir(parents=True)
         (d / "imagesTr" / "a_0000.nii.gz").write_bytes(b"\0" * 1000)
     with caplog.at_level(logging.INFO):
         assert convert.main(["-i", str(tmp_path / "in"), "-d", "7"]) == 0
-    assert not dead.exists() and not legacy.exists() and alive.exists() and other.exists()
+    assert not dead.exists() and not legacy.exists() and alive.exists() and remote.exists() and other.exists()
     removed = [r.getMessage() for r in caplog.records if "left by an interrupted run" in r.getMessage()]
     assert len(removed) == 2 and all("(0.0 MB)" in m for m in removed), removed
     assert sorted(p.name for p in raw.iterdir() if not p.name.startswith(".")) == ["Dataset007_in"]
@@ -64,8 +66,8 @@ def test_preprocess_removes_partial_files_of_an_interrupted_run(autosr_folders, 
     pre = autosr_folders["preprocessed"] / folder.name
     ident = pre / "autosrPlans_2d"  # the data of the 2d and 2d_cpu configurations
     ident.mkdir(parents=True)
-    junk = [ident / f".case000.npy.pid{_dead_pid()}.1a2b3c4d.partial", ident / ".case001.npy.4242.abcd.partial",
-            pre / ".dataset_fingerprint.json.pid1234567.x.partial"]
+    junk = [ident / f".case000.npy.{_dead_tag()}.1a2b3c4d.partial", ident / ".case001.npy.4242.abcd.partial",
+            pre / f".dataset_fingerprint.json.{_dead_tag()}.x.partial"]
     for j in junk:
         j.write_bytes(b"\0" * 100)
     with caplog.at_level(logging.INFO):
