@@ -119,7 +119,8 @@ def open_model_folder(path: os.PathLike | str, folds: Optional[Sequence[FoldLike
     """Check a model folder and pick fold checkpoints (``folds=None``: every fold that has one)."""
     path = Path(path)
     if not path.is_dir():
-        raise ModelNotFoundError(f"{path}: model folder does not exist")
+        raise ModelNotFoundError(f"{path}: model folder does not exist" if not path.exists() else
+                                 f"{path}: is a file, not a model folder (Trainer__plans__configuration/)")
     if not (path / "plans.json").is_file():
         raise ModelNotFoundError(f"{path}: not a model folder (no plans.json); expected "
                                  f"$AUTOSR_RESULTS/DatasetXXX_Name/Trainer__plans__configuration/")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
@@ -61,6 +62,10 @@ def pick_device(device: Union[str, torch.device] = "auto") -> torch.device:
         return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise AutoSRError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    m = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if name.startswith("cuda") and (m is None or int(m.group(1) or 0) >= torch.cuda.device_count()):
+        raise AutoSRError(f"--device {device}: this machine has CUDA devices cuda:0 … "
+                          f"cuda:{torch.cuda.device_count() - 1}; name one of them, or use cuda, cpu or auto")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise AutoSRError(f"--device {device}: Apple MPS is not available on this machine (use cpu or auto)")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
