@@ -106,3 +106,13 @@ def test_failed_prediction_leaves_no_empty_output_folder(model, scans, tmp_path,
     out2 = tmp_path / "c" / "d"
     run_refused(main, _argv(scans, out2, model, "-s", "2"), capsys, culprits=["case001_0000.nii.gz"], watch=[scans])
     assert not (tmp_path / "c").exists()
+
+
+def test_model_folder_that_is_a_file_and_unknown_device(model, scans, tmp_path, capsys):
+    out, a_file = tmp_path / "out", tmp_path / "model.txt"
+    a_file.write_text("not a model", encoding="utf-8")
+    run_refused(main, ["-i", str(scans), "-o", str(out), "-s", "2", "-m", str(a_file)], capsys,
+                culprits=[str(a_file), "is a file, not a model folder"], watch=[scans, out, a_file])
+    for device in ("tpu", "cuda:abc", "cuda:99"):
+        run_refused(main, _argv(scans, out, model, "-s", "2", "--device", device), capsys,
+                    culprits=[f"--device {device}"], watch=[scans, out])
