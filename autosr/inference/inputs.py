@@ -118,11 +118,13 @@ def find_cases(input_path: os.PathLike | str, num_channels: int,
     dicom_cases: List[Tuple[str, Path, List[str]]] = []
     for k, (_, fs) in enumerate(series):
         dicom_cases.append((inp.name if len(series) == 1 else f"{inp.name}_{k:02d}", inp, list(fs)))
+    no_series = []
     for sub in (p for p in entries if p.is_dir()):
         sub_series = list_dicom_series(sub, recursive=False)
+        no_series += [] if sub_series else [sub]
         for k, (_, fs) in enumerate(sub_series):
             dicom_cases.append((sub.name if len(sub_series) == 1 else f"{sub.name}_{k:02d}", sub, list(fs)))
-    _skip_non_images([p for p in rest if p.resolve() not in in_series], inp)
+    _skip_non_images([p for p in rest if p.resolve() not in in_series], no_series, inp)
     if dicom_cases and num_channels != 1:
         raise PredictionInputError(f"{dicom_cases[0][1]}: a DICOM series is one channel, but the model needs "
                                    f"{num_channels} channels; convert the series with autosr_convert and name "
@@ -140,16 +142,17 @@ def find_cases(input_path: os.PathLike | str, num_channels: int,
     return sorted(cases, key=lambda c: c.name)
 
 
-def _skip_non_images(files: Sequence[Path], folder: Path) -> None:
-    """Log the files that are neither images nor part of a DICOM series (DICOMDIR, notes, viewer files);
-    a ``.dcm`` file no series takes is a broken image and an error."""
+def _skip_non_images(files: Sequence[Path], folders: Sequence[Path], inp: Path) -> None:
+    """Log the files and sub-folders that are neither images nor DICOM series (DICOMDIR, notes, viewer
+    files); a ``.dcm`` file no series takes is a broken image and an error."""
     broken = [p for p in files if file_ending(p) == ".dcm"]
     if broken:
-        raise PredictionInputError(f"{broken[0]}: not part of any readable DICOM series in {folder}; check the file "
+        raise PredictionInputError(f"{broken[0]}: not part of any readable DICOM series in {inp}; check the file "
                                    f"or move it out of the input folder")
-    if files:
-        shown = ", ".join(p.name for p in files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        logger.info("%s: skipping %d file(s) that are not images: %s", folder, len(files), shown)
+    names = [p.name for p in files] + [p.name + "/" for p in folders]
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        logger.info("%s: skipping %d file(s) or folder(s) that are not images: %s", inp, len(names), shown)
 
 
 def _cases_from_files(files: Sequence[Path], num_channels: int, channel_names: Sequence[str]) -> List[CaseInput]:

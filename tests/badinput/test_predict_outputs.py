@@ -145,9 +145,11 @@ def test_dicom_folder_with_dicomdir_and_notes_is_read(model, tmp_path, info):
     series = write_dicom_series(tmp_path / "export", phantom((3, 20, 24), modality="MR"), modality="MR")
     (series / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
     (series / "manifest.txt").write_text("series 1: 3 images", encoding="utf-8")
+    (series / "VIEWER").mkdir()
+    (series / "VIEWER" / "viewer.exe").write_bytes(b"MZ")
     before = tree_digest(series)
     assert _predict(series, tmp_path / "out", model, "-s", "2") == 0
-    assert "skipping 2 file(s) that are not images: DICOMDIR, manifest.txt" in info.text
+    assert "skipping 3 file(s) or folder(s) that are not images: DICOMDIR, manifest.txt, VIEWER/" in info.text
     assert read_image(tmp_path / "out" / "export_0000.nii.gz")[0].shape == (3, 40, 48)
     assert tree_digest(series) == before
 
@@ -156,7 +158,7 @@ def test_nifti_folder_with_a_stray_text_file_is_read_but_a_bad_case_file_is_an_e
                                                                                        capsys):
     (scans / "readme.txt").write_text("from the PACS", encoding="utf-8")
     assert _predict(scans, tmp_path / "out", model, "-s", "2") == 0
-    assert "skipping 1 file(s) that are not images: readme.txt" in info.text
+    assert "skipping 1 file(s) or folder(s) that are not images: readme.txt" in info.text
     assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == ["case000_0000.nii.gz", "case001_0000.nii.gz"]
     (scans / "case002_0000.nii.gz").write_bytes(b"not an image")
     run_refused(main, ["-i", str(scans), "-o", str(tmp_path / "out2"), "-m", str(model), "-s", "2", "-npp", "0"],
