@@ -67,6 +67,7 @@ class MetaSRTrainer:
         self.step, self.gan_started, self.best_psnr = 0, False, -math.inf
         self.last_validation: Dict[str, Dict[str, float]] = {}
         self.validation: Optional[ValidationSet] = None  # made by initialize (rank 0)
+        self.threads: Optional[threads.ThreadChoice] = None  # chosen by initialize on CPU
         self.seconds = {"run": 0.0, "validation": 0.0}  # wall time of this process's run so far
         self.history = ProgressHistory(log_every=max(1, min(50, self.total_steps // 20 or 1)))
         self.stop_requested = False
@@ -114,7 +115,8 @@ class MetaSRTrainer:
         times a training step at each candidate count. Deterministic runs do not probe, so
         their count depends on the machine only. Under torchrun the per-process share stays."""
         if self.device.type == "cpu" and not self.dist.enabled:
-            threads.apply(threads.choose_threads(self.probe_step() if probe else None, self.num_workers))
+            self.threads = threads.choose_threads(self.probe_step() if probe else None, self.num_workers)
+            threads.apply(self.threads)
 
     def probe_step(self) -> Callable[[], None]:
         """The forward and backward of an L1 step on a synthetic batch at a middle training scale;
@@ -146,7 +148,7 @@ class MetaSRTrainer:
         if slices != t.val_max_slices:
             vs.limit(slices)
         spent = runs * vs.cost()
-        logger.info("validation: %d case(s), %d slice(s) each (val_max_slices %d), %d scale(s), %d time(s): "
+        logger.info("validation: %d case(s), up to %d slice(s) each (val_max_slices %d), %d scale(s), %d time(s): "
                     "%.0f%% of the run's compute (at most %.0f%%)", len(vs.slices), slices, t.val_max_slices,
                     len(vs.scales), runs, 100 * spent / max(spent + train, 1), 100 * self.val_share)
         return vs
