@@ -24,13 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     io = p.add_argument_group("input and output")
     io.add_argument("-i", dest="input", required=True,
                     help="an image file, a DICOM-series folder, or a folder of {case}_{CCCC}{ending} files / DICOM series")
-    io.add_argument("-o", dest="output", required=True, help="output folder, apart from the input (neither holding it nor inside it)")
+    io.add_argument("-o", dest="output", required=True,
+                    help="output folder, apart from the input (neither holding it nor inside it)")
     sc = io.add_mutually_exclusive_group(required=True)
     sc.add_argument("-s", dest="scale", help="in-plane scale, a real number in (1, s_max], e.g. 2.5")
     sc.add_argument("--target_spacing", type=float, metavar="MM",
                     help="in-plane spacing to reach; s = spacing / MM per scan (in-plane spacings must be equal)")
-    io.add_argument("--overwrite", action="store_true", help="redo every scan (default: skip scans whose outputs and {case}.autosr.json record "
-                         "show the same model, scale and input)")
+    io.add_argument("--overwrite", action="store_true",
+                    help="redo every scan (default: skip scans whose outputs and {case}.autosr.json record show the "
+                         "same model, scale and input)")
     io.add_argument("--keep_dtype", action="store_true",
                     help="round and clip outputs to the input's integer type (default: float32)")
     m = p.add_argument_group("model")

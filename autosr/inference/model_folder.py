@@ -57,7 +57,8 @@ class ModelFolder:
             channels = json.loads(self.fingerprint_file.read_text(encoding="utf-8"))["intensity"]
             out = [{k: float(ch[k]) for k in ("percentile_00_5", "percentile_99_5", "min", "max")} for ch in channels]
         except (OSError, ValueError, KeyError, TypeError):
-            logger.debug("%s: no usable intensity statistics; input intensities are not compared", self.fingerprint_file)
+            logger.debug("%s: no usable intensity statistics; input intensities are not compared",
+                         self.fingerprint_file)
             return None
         return out if len(out) == num_channels else None
 

@@ -29,7 +29,7 @@ from autosr.imageio import Geometry
 from autosr.inference import tiling
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
 from autosr.inference.prep import PreparedCase, in_plane_axes, prepare_case
-from autosr.inference.writer import restore_case
+from autosr.inference.writer import MAX_NIFTI_DIM, restore_case
 from autosr.plans import Configuration, Plans
 from autosr.scales import ScaleLike, as_fraction, check_scale, sr_size
 
@@ -37,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: Default working-memory target for the network on one step (bytes); tiles keep under it.
 DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3
-#: Largest refined in-plane size (pixels per axis), as NIfTI-1 stores it; a scale giving more is refused.
-MAX_REFINED_SIZE = 32767
 #: A CT input channel is far from the training data when less than this share of its foreground
 #: range (0.5th to 99.5th percentile) lies within the training data's.
 MIN_RANGE_OVERLAP = 0.5
@@ -249,9 +247,9 @@ class Predictor:
         f = self.check_scale(scale)
         axes = in_plane_axes(case.ndim - 1, self.plans.slicing_axis)
         refined = [sr_size(case.shape[1 + a], f) for a in axes]
-        if max(refined) > MAX_REFINED_SIZE:
+        if max(refined) > MAX_NIFTI_DIM:
             raise ScaleError(f"{source}: scale {float(f):g} would give {' x '.join(map(str, refined))}-pixel slices, "
-                             f"above {MAX_REFINED_SIZE} per axis; give a smaller scale (-s or --target_spacing)")
+                             f"above {MAX_NIFTI_DIM} per axis; give a smaller scale (-s or --target_spacing)")
         spacing = geometry.array_spacing if geometry is not None else None
         prep = prepare_case(case, self.plans, f, array_spacing=spacing)
         self._check_intensities(prep, source)

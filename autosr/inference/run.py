@@ -131,7 +131,7 @@ def _records(predictor: "Predictor", cases: Sequence[CaseInput], request: Dict[s
 
 def _to_predict(cases: Sequence[CaseInput], folder: Path, wanted: Dict[str, Optional[Dict[str, Any]]],
                 overwrite: bool) -> List[CaseInput]:
-    """The cases whose outputs are missing, or not attested by a matching record (said why), or all with ``overwrite``."""
+    """The cases whose outputs are missing or not attested by a matching record (said why); all with ``overwrite``."""
     todo = []
     for case in cases:
         outputs = case.output_files(folder)

@@ -26,8 +26,8 @@ import re
 import shutil
 import socket
 import struct
-import time
 import tempfile
+import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -42,7 +42,7 @@ from autosr.scales import ScaleLike, as_fraction, sr_size
 logger = logging.getLogger(__name__)
 
 _DIM3_OFFSET = 46          # int16 dim[3] (array axis 0 length) in the NIfTI-1 header
-_MAX_DIM = 32767           # NIfTI-1 dims are int16
+MAX_NIFTI_DIM = 32767      # NIfTI-1 dims are int16
 _MAX_PENDING = 3           # batches waiting for compression before inference waits
 
 
@@ -74,7 +74,10 @@ def _abandoned(path: Path, host: Optional[str], pid: Optional[str]) -> bool:
     if host is not None:
         # another machine's run writing into a shared folder cannot be checked from here: keep it
         return host == _HOST and int(pid) != os.getpid() and not _running(int(pid))
-    newest = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.iterdir()])
+    try:
+        newest = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.iterdir()])
+    except OSError:  # its owner is removing it right now
+        return False
     return time.time() - newest > _UNOWNED_STALE_S
 
 
@@ -85,8 +88,8 @@ def remove_stale_partials(folder: Path) -> List[str]:
     for p in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
         m = _PARTIAL.fullmatch(p.name)
         if m and p.is_dir() and not p.is_symlink() and _abandoned(p, m.group("host"), m.group("pid")):
-            shutil.rmtree(p)
-            removed.append(p.name)
+            shutil.rmtree(p, ignore_errors=True)  # one that cannot be removed stays, and does no harm
+            removed += [] if p.exists() else [p.name]
     if removed:
         logger.info("%s: removed %d partial folder(s) of an interrupted run: %s", folder, len(removed),
                     ", ".join(removed))
@@ -202,7 +205,7 @@ class CaseWriter:
     # ------------------------------------------------------------ set-up
     def _streamable(self) -> bool:
         return (self.files is not None and self.geometry is not None and self.prep.slicing_axis == 0
-                and len(self.full_shape) == 3 and self.full_shape[0] >= 2 and max(self.full_shape) <= _MAX_DIM
+                and len(self.full_shape) == 3 and self.full_shape[0] >= 2 and max(self.full_shape) <= MAX_NIFTI_DIM
                 and all(file_ending(f) in (".nii", ".nii.gz") for f in self.files))
 
     def _setup(self) -> None:
@@ -328,4 +331,4 @@ def restore_case(sr_slices: np.ndarray, prep: PreparedCase, scale: ScaleLike,
     return w.array
 
 
-__all__ = ["CaseWriter", "restore_batch", "restore_case", "remove_stale_partials"]
+__all__ = ["CaseWriter", "restore_batch", "restore_case", "remove_stale_partials", "MAX_NIFTI_DIM"]

@@ -79,10 +79,10 @@ def test_bad_target_spacing(model, scans, tmp_path, capsys, spacing):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("extra,culprit", [(["--num_parts", "0"], "--num_parts"), (["--part_id", "2", "--num_parts", "2"],
-                                           "--part_id"), (["--part_id", "-1"], "--part_id"), (["-f", "7"], "-f 7"),
-                                           (["-f", "x"], "-f x"), (["--batch_size", "0"], "--batch_size"),
-                                           (["-npp", "-1"], "-npp")])
+@pytest.mark.parametrize("extra,culprit", [
+    (["--num_parts", "0"], "--num_parts"), (["--part_id", "2", "--num_parts", "2"], "--part_id"),
+    (["--part_id", "-1"], "--part_id"), (["-f", "7"], "-f 7"), (["-f", "x"], "-f x"),
+    (["--batch_size", "0"], "--batch_size"), (["-npp", "-1"], "-npp")])
 def test_bad_resource_and_fold_options(model, scans, tmp_path, capsys, extra, culprit):
     out = tmp_path / "out"
     run_refused(main, _argv(scans, out, model, "-s", "2", *extra), capsys, culprits=[culprit], watch=[scans, out])
