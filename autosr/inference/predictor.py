@@ -88,12 +88,13 @@ def parse_scale(scale: ScaleLike, scale_max: Optional[float] = None, allow_extra
 
 def _warn_other_dataset(path: Path, identity: Dict[str, Any], plans: Plans, plans_file: Path) -> None:
     """A fold checkpoint copied from another model folder (same channel count) predicts; say so."""
-    ours = {"dataset_name": plans.dataset_name, "channel_names": list(plans.channel_names)}
+    ours = {"dataset_name": plans.dataset_name, "plans_name": plans.plans_name,
+            "channel_names": list(plans.channel_names)}
     diffs = [f"{k} {identity[k]!r} (model folder: {v!r})" for k, v in ours.items()
              if k in identity and identity[k] != v]
     if diffs:
-        logger.warning("WARNING: %s was trained on another dataset than %s describes: %s; check that the fold "
-                       "folders belong to this model", path, plans_file, "; ".join(diffs))
+        logger.warning("WARNING: %s was trained for another dataset or plans than %s describes: %s; check that "
+                       "the fold folders belong to this model", path, plans_file, "; ".join(diffs))
 
 
 class BicubicUpsampler(nn.Module):

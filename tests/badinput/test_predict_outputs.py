@@ -104,7 +104,7 @@ def test_checkpoint_of_another_dataset_warns(autosr_folders, scans, tmp_path, in
     other = make_model_folder(autosr_folders["results"], dataset="Dataset002_Other", seed=5)
     shutil.copyfile(other / "fold_0" / "checkpoint_final.pth", ours / "fold_0" / "checkpoint_final.pth")
     assert _predict(scans, tmp_path / "out", ours, "-s", "2") == 0
-    assert "trained on another dataset" in info.text
+    assert "trained for another dataset or plans than" in info.text
     assert "dataset_name 'Dataset002_Other' (model folder: 'Dataset001_Synth')" in info.text
     assert (tmp_path / "out" / "case000_0000.nii.gz").is_file()
 
