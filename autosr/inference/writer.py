@@ -13,7 +13,7 @@ pasted into full-field-of-view slices (background outside the crop box) as soon 
 * **Buffered** (other formats, slicing axes or 2D images): slices are pasted into the full array,
   written with :func:`autosr.imageio.write_image` at the end.
 
-Both write into a hidden temporary folder beside the output (``.autosr-partial-{host}-{pid}-…``)
+Both write into a hidden temporary folder beside the output (``.autosr-partial-pid<N>@<host>-…``)
 and rename on success, so a crash or Ctrl-C never leaves a partial file under the final name;
 the next run removes the folders of processes that no longer run
 (:func:`remove_stale_partials`).
@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import struct
 import tempfile
 import time
@@ -35,6 +34,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autosr.dataset import pid_tag, remove_partials
 from autosr.imageio import Geometry, file_ending, write_image
 from autosr.inference.prep import PreparedCase, in_plane_axes, refined_box, to_output_dtype
 from autosr.scales import ScaleLike, as_fraction, sr_size
@@ -46,34 +46,18 @@ MAX_NIFTI_DIM = 32767      # NIfTI-1 dims are int16
 _MAX_PENDING = 3           # batches waiting for compression before inference waits
 
 
-_HOST = re.sub(r"[^A-Za-z0-9.]", "", socket.gethostname())[:40] or "host"
-#: Our temporary folders: ``.autosr-partial-{host}-{pid}-{mkdtemp suffix}``, and the plain
-#: ``.autosr-partial-{suffix}`` of :func:`autosr.imageio.write_image` (no owner in the name).
-_PARTIAL = re.compile(r"\.autosr-partial-(?:(?P<host>[A-Za-z0-9.]+)-(?P<pid>\d+)-)?[a-z0-9_]{8}")
-#: A partial folder without an owner in its name is abandoned when nothing in it changed for this long.
+_PREFIX = ".autosr-partial-"
+#: A temporary folder without an owner in its name (older AutoSR, :func:`autosr.imageio.write_image`):
+#: ``.autosr-partial-`` and a ``tempfile.mkdtemp`` suffix; abandoned when untouched for ``_UNOWNED_STALE_S``.
+_UNOWNED = re.compile(re.escape(_PREFIX) + r"[a-z0-9_]{8}")
 _UNOWNED_STALE_S = 600
 
 
 def _partial_dir(parent: Path) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f".autosr-partial-{_HOST}-{os.getpid()}-", dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{pid_tag()}-", dir=parent))
 
 
-def _running(pid: int) -> bool:
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would signal the process there: never assume it ended
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def _abandoned(path: Path, host: Optional[str], pid: Optional[str]) -> bool:
-    if host is not None:
-        # another machine's run writing into a shared folder cannot be checked from here: keep it
-        return host == _HOST and int(pid) != os.getpid() and not _running(int(pid))
+def _untouched(path: Path) -> bool:
     try:
         newest = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.iterdir()])
     except OSError:  # its owner is removing it right now
@@ -81,19 +65,17 @@ def _abandoned(path: Path, host: Optional[str], pid: Optional[str]) -> bool:
     return time.time() - newest > _UNOWNED_STALE_S
 
 
-def remove_stale_partials(folder: Path) -> List[str]:
-    """Remove the temporary folders an interrupted run left in ``folder`` (ours only, by exact name);
-    returns their names."""
-    removed = []
-    for p in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
-        m = _PARTIAL.fullmatch(p.name)
-        if m and p.is_dir() and not p.is_symlink() and _abandoned(p, m.group("host"), m.group("pid")):
+def remove_stale_partials(folder: Path) -> None:
+    """Remove the temporary folders an interrupted run left in ``folder``, one log line each: those whose
+    owner (:func:`autosr.dataset.pid_tag`) no longer runs, and ownerless ones untouched for 10 minutes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    remove_partials(folder, f"{_PREFIX}pid*@*")
+    for p in sorted(folder.glob(f"{_PREFIX}*")):
+        if _UNOWNED.fullmatch(p.name) and p.is_dir() and not p.is_symlink() and _untouched(p):
             shutil.rmtree(p, ignore_errors=True)  # one that cannot be removed stays, and does no harm
-            removed += [] if p.exists() else [p.name]
-    if removed:
-        logger.info("%s: removed %d partial folder(s) of an interrupted run: %s", folder, len(removed),
-                    ", ".join(removed))
-    return removed
+            logger.info("removed %s, left by an interrupted run", p)
 
 
 def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale: ScaleLike,

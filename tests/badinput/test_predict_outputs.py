@@ -14,7 +14,7 @@ import pytest
 
 from autosr.commands.predict import main
 from autosr.imageio import Geometry, read_image, write_image
-from autosr.inference import writer
+from autosr.dataset import pid_tag
 from tests.badinput.util import run_refused, tree_digest
 from tests.imageio.dicom_util import write_dicom_series
 from tests.inference.helpers import make_model_folder
@@ -83,11 +83,13 @@ def test_partial_folders_of_an_interrupted_run_are_removed(model, scans, tmp_pat
     out.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    gone = [f".autosr-partial-{writer._HOST}-{dead.pid}-abcd_123", ".autosr-partial-old_1234"]
-    kept = [f".autosr-partial-{writer._HOST}-{os.getpid()}-live_123",  # a running process's (this one)
-            f".autosr-partial-otherhost-{dead.pid}-abcd_123",          # another machine's: cannot tell
-            ".autosr-partial-fresh123",                                # no owner, changed recently
-            ".autosr-partial-mine", ".autosr-partial-x"]               # not our pattern: the user's
+    ours = pid_tag()
+    gone = [f".autosr-partial-{ours.replace(f'pid{os.getpid()}@', f'pid{dead.pid}@')}-abcd_123",
+            ".autosr-partial-old_1234"]                                # no owner (older AutoSR), untouched 1 h
+    kept = [f".autosr-partial-{ours}-live_123",                       # a running process's (this one)
+            ".autosr-partial-pid1@elsewhere-abcd_123",                # another machine's: cannot tell
+            ".autosr-partial-fresh123",                               # no owner, changed recently
+            ".autosr-partial-mine", ".autosr-partial-x"]              # not our pattern: the user's
     for name in gone + kept:
         (out / name).mkdir()
         (out / name / "case000_0000.nii.gz").write_bytes(b"half")
@@ -96,7 +98,8 @@ def test_partial_folders_of_an_interrupted_run_are_removed(model, scans, tmp_pat
     os.utime(out / gone[1], (old, old))
     assert _predict(scans, out, model, "-s", "2") == 0
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted(kept)
-    assert f"removed 2 partial folder(s) of an interrupted run: {sorted(gone)[0]}" in info.text
+    for name in gone:
+        assert f"removed {out / name}" in info.text and "left by an interrupted run" in info.text
 
 
 def test_checkpoint_of_another_dataset_warns(autosr_folders, scans, tmp_path, info):
