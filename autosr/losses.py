@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autosr.errors import AutoSRError
-from autosr.networks.vgg import VGG19_FILENAME, VGGFeatureExtractor, find_vgg19_weights
+from autosr.networks.vgg import CONV_LAYERS, VGG19_FILENAME, VGGFeatureExtractor, find_vgg19_weights
 from autosr.registry import LOSSES
 
 PERCEPTUAL_MODES = ("on", "auto", "off")
@@ -123,6 +123,9 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
         raise AutoSRError(f"--perceptual must be one of {', '.join(PERCEPTUAL_MODES)}, got {mode!r}")
     if mode == "off":
         return None, "perceptual loss off (--perceptual off)"
+    if layer not in CONV_LAYERS:
+        raise AutoSRError(f"training.perceptual_layer {layer!r} is not a VGG19 convolution; use one of "
+                          f"{', '.join(CONV_LAYERS)} (-o training.perceptual_layer=conv2_2)")
     try:
         found = find_vgg19_weights(weights_path, allow_download=allow_download)
     except FileNotFoundError as exc:
@@ -137,10 +140,7 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
                               f"to train without the perceptual loss")
         return None, (f"VGG19 weights not found ({where}): the perceptual loss is disabled (η set to 0). "
                       f"Pass --vgg_weights PATH to use it")
-    try:
-        extractor = VGGFeatureExtractor(layer=layer, weights=found)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise AutoSRError(f"cannot load VGG19 weights from {found}: {exc}") from None
+    extractor = VGGFeatureExtractor(layer=layer, weights=found)
     return extractor, f"perceptual loss: VGG19 {layer} (pre-activation) from {found}"
 
 

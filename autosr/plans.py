@@ -32,30 +32,102 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from autosr.errors import AutoSRError
-from autosr.scales import as_fraction
+from autosr.normalization import SCHEMES
+from autosr.scales import as_fraction, lr_size
 
 
 class PlansError(AutoSRError):
-    """The plans file is missing, malformed or holds unknown keys."""
+    """The plans file is missing, malformed, holds unknown keys or values out of range."""
 
 
-def _from_dict(cls, data: Mapping[str, Any], where: str):
-    """Build dataclass ``cls`` from ``data``; unknown keys raise with the valid ones listed."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names - {"why"})
-    if unknown:
-        raise PlansError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
-    kwargs = {k: v for k, v in data.items() if k in names}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise PlansError(f"{where}: {exc}") from None
+Path_ = Tuple[Any, ...]
+#: A problem of a plans file: the path of the offending value and what is wrong with it.
+Problem = Tuple[Path_, str]
+FINGERPRINT_NAME = "dataset_fingerprint.json"
+
+
+def dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path)
+
+
+# -- value rules: each turns a JSON value into the typed one, or raises ValueError ---------------
+class Rule:
+    """A type/range rule: ``what`` says what is expected, ``convert`` returns the typed value."""
+
+    def __init__(self, what: str, convert: Callable[[Any], Any]) -> None:
+        self.what, self.convert = what, convert
+
+    def problem(self, value: Any) -> Optional[str]:
+        try:
+            self.convert(value)
+        except (TypeError, ValueError):
+            return f"must be {self.what}, got {json.dumps(value)}"
+        return None
+
+
+def _check(ok: bool) -> None:
+    if not ok:
+        raise ValueError
+
+
+def _as_int(v: Any) -> int:
+    # 1e5 in a hand-edited file means 100000: integral floats are accepted as integers
+    _check(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and float(v).is_integer())
+    return int(v)
+
+
+def _as_number(v: Any) -> float:
+    _check(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v))
+    return float(v)
+
+
+def integer(lo: int) -> Rule:
+    def convert(v: Any) -> int:
+        v = _as_int(v)
+        _check(v >= lo)
+        return v
+    return Rule(f"an integer >= {lo}", convert)
+
+
+def number(lo: float, above: bool = False, hi: Optional[float] = None) -> Rule:
+    """A finite number ``>= lo`` (``> lo`` when ``above``), ``< hi`` when given."""
+    def convert(v: Any) -> float:
+        v = _as_number(v)
+        _check((v > lo if above else v >= lo) and (hi is None or v < hi))
+        return v
+    return Rule(f"a number {'>' if above else '>='} {lo:g}" + (f" and < {hi:g}" if hi is not None else ""), convert)
+
+
+def choice(*values: Any) -> Rule:
+    def convert(v: Any) -> Any:
+        _check(any(v == c and type(v) is type(c) for c in values))
+        return v
+    return Rule("one of " + ", ".join(json.dumps(c) for c in values), convert)
+
+
+def sequence(rule: Rule, length: Optional[int] = None) -> Rule:
+    """A list of ``length`` values (any non-empty list when ``None``), each following ``rule``."""
+    def convert(v: Any) -> tuple:
+        _check(isinstance(v, (list, tuple)) and (len(v) == length if length else len(v) >= 1))
+        return tuple(rule.convert(x) for x in v)
+    return Rule(f"a list of {length or 'one or more'} value(s), each {rule.what}", convert)
+
+
+def _optional_str(v: Any) -> Optional[str]:
+    _check(v is None or isinstance(v, str))
+    return v
+
+
+BOOL = choice(True, False)
+OPTIONAL_PATH = Rule("null or a file path", _optional_str)
+TEXT = Rule("a non-empty string", lambda v: _check(isinstance(v, str) and bool(v)) or v)
 
 
 @dataclass
@@ -119,6 +191,120 @@ class TrainingConfig:
     why: str = ""
 
 
+#: The type/range rule of every field of a configuration's sections (documentation/plans.md).
+FIELD_RULES: Dict[type, Dict[str, Rule]] = {
+    PatchPlan: {"size": sequence(integer(1), 2), "batch_size": integer(1), "min_lr_patch": integer(1)},
+    ScalePlan: {"max": number(1, above=True, hi=100), "sampling": choice("grid", "uniform"), "step": number(0, above=True)},
+    DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": integer(1), "sigma": number(0),
+                      "noise_std": number(0), "antialias": BOOL},
+    TrainingConfig: {
+        "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
+        "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),
+        "lambda_l1": number(0), "gamma_adv": number(0), "eta_perc": number(0), "gp_weight": number(0),
+        "perceptual": choice("on", "auto", "off"), "perceptual_layer": TEXT, "vgg_weights": OPTIONAL_PATH,
+        "loss_discard_threshold": number(0, above=True), "val_every": integer(0),
+        "val_scales": sequence(number(1, above=True)), "val_max_slices": integer(1), "checkpoint_every": integer(0),
+        "augment": BOOL, "num_workers": integer(0), "seed": integer(0), "deterministic": BOOL},
+}
+SECTIONS = {"patch": PatchPlan, "scales": ScalePlan, "degradation": DegradationPlan, "training": TrainingConfig}
+CONFIGURATION_KEYS = ("data_identifier", "patch", "scales", "degradation", "network", "critic", "training", "why")
+
+
+def _keys_problems(data: Any, valid, path: Path_) -> List[Problem]:
+    if not isinstance(data, Mapping):
+        return [(path, f"must be a JSON object, got {json.dumps(data)}")]
+    unknown = sorted(set(data) - set(valid) - {"why"})
+    return [(path + (k,), f"is an unknown key (valid keys: {', '.join(sorted(valid))})") for k in unknown]
+
+
+def _section(cls: type, data: Any, path: Path_) -> Tuple[Any, List[Problem]]:
+    """Dataclass ``cls`` from ``data`` with every field converted, or ``None`` and the problems."""
+    rules = FIELD_RULES[cls]
+    problems = _keys_problems(data, rules, path)
+    if problems:
+        return None, problems
+    problems = [(path + (k,), msg) for k, rule in rules.items() if k in data
+                for msg in [rule.problem(data[k])] if msg]
+    if problems:
+        return None, problems
+    values = {k: rule.convert(data[k]) for k, rule in rules.items() if k in data}
+    return cls(**values, why=str(data.get("why", ""))), []
+
+
+def _build_configuration(name: str, d: Any, num_channels: Optional[int], consistency: bool = True
+                         ) -> Tuple[Optional["Configuration"], List[Problem]]:
+    """The configuration and its problems: each value's type and range, then (``consistency``) the rules between them."""
+    problems = _keys_problems(d, CONFIGURATION_KEYS, ())
+    if problems:
+        return None, problems
+    problems = [((k,), "is missing") for k in ("data_identifier", "network") if k not in d]
+    if "data_identifier" in d and TEXT.problem(d["data_identifier"]):
+        problems.append((("data_identifier",), TEXT.problem(d["data_identifier"])))
+    sections = {}
+    for key, cls in SECTIONS.items():
+        sections[key], found = _section(cls, d.get(key, {}), (key,))
+        problems += found
+    for key in ("network", "critic"):
+        net = d.get(key, {"name": "WGANCritic"})
+        if not isinstance(net, Mapping) or TEXT.problem(net.get("name")):
+            problems.append(((key,), f"must be a JSON object with a \"name\" (a registered network), got "
+                                     f"{json.dumps(net)}"))
+        elif num_channels is not None and net.get("in_channels", num_channels) != num_channels:
+            problems.append(((key, "in_channels"), f"must equal the number of channels ({num_channels}), "
+                                                   f"got {json.dumps(net['in_channels'])}"))
+    if problems:
+        return None, problems
+    conf = Configuration(name=name, data_identifier=d["data_identifier"], network=dict(d["network"]),
+                         critic=dict(d.get("critic", {"name": "WGANCritic"})), why=str(d.get("why", "")), **sections)
+    return conf, _consistency_problems(conf) if consistency else []
+
+
+def _consistency_problems(conf: "Configuration") -> List[Problem]:
+    """Rules between fields (the planner's): LR patch >= min_lr_patch at s_max, a non-empty scale grid, …"""
+    p, s, t = conf.patch, conf.scales, conf.training
+    out: List[Problem] = []
+    side, top = min(p.size), as_fraction(str(s.max))
+    if lr_size(side, top) < p.min_lr_patch:
+        out.append((("scales", "max"), f"{s.max:g} gives LR patches of ⌊{side}/{s.max:g}⌋ = {lr_size(side, top)} px, "
+                                       f"below patch.min_lr_patch {p.min_lr_patch} px; use scales.max <= "
+                                       f"{side / p.min_lr_patch:.4g} or a larger patch.size"))
+    elif s.sampling == "grid" and not s.values():
+        out.append((("scales", "step"), f"{s.step:g} leaves no grid scale in (1, {s.max:g}]; use a step <= "
+                                        f"{s.max - 1:g}"))
+    if all(v > s.max + 1e-9 for v in t.val_scales):
+        out.append((("training", "val_scales"), f"{list(t.val_scales)} are all above scales.max {s.max:g}: nothing "
+                                                f"would be validated; give at least one scale <= {s.max:g}"))
+    if t.warmup_steps + t.gan_steps < 1:
+        out.append((("training", "gan_steps"), "plus training.warmup_steps must be >= 1, got 0"))
+    return out
+
+
+def _listed(problems: List[Problem], prefix: Path_ = (), options: Optional[Mapping[str, Any]] = None) -> str:
+    """``key message; key message`` (``-o key=value: key message`` for a key set by an override)."""
+    out = []
+    for path, msg in problems:
+        key = dotted(path)
+        option = f"-o {key}={_shown(options[key])}: " if options and key in options else ""
+        out.append(f"{option}{dotted(prefix + path)} {msg}")
+    return "; ".join(out)
+
+
+def _shown(value: Any) -> str:
+    """A value as typed after ``-o key=`` (``abc``, ``[24,24]``)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _raise(where: str, problems: List[Problem], remedy: str, prefix: Path_ = ()) -> None:
+    if problems:
+        raise PlansError(f"{where}: {_listed(problems, prefix)}; {remedy}")
+
+
+PLANS_REMEDY = "fix it in the file, or re-plan with --clean (autosr_plan_and_preprocess; discards all hand edits)"
+#: A model folder's copy of the plans it was trained with.
+MODEL_PLANS_NAME = "plans.json"
+MODEL_PLANS_REMEDY = "restore the model folder's plans.json (a copy of the plans the model was trained with)"
+
+
 @dataclass
 class Configuration:
     name: str
@@ -132,25 +318,12 @@ class Configuration:
     why: str = ""
 
     @classmethod
-    def from_dict(cls, name: str, d: Mapping[str, Any], where: str) -> "Configuration":
-        allowed = {"data_identifier", "patch", "scales", "degradation", "network", "critic", "training", "why"}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            raise PlansError(f"{where}: configuration {name!r} has unknown key(s) {', '.join(unknown)}; "
-                             f"valid keys: {', '.join(sorted(allowed))}")
-        missing = sorted({"data_identifier", "network"} - set(d))
-        if missing:
-            raise PlansError(f"{where}: configuration {name!r} misses key(s) {', '.join(missing)}")
-        patch = _from_dict(PatchPlan, d.get("patch", {}), f"{where} [{name}.patch]")
-        patch.size = tuple(int(v) for v in patch.size)  # type: ignore[assignment]
-        training = _from_dict(TrainingConfig, d.get("training", {}), f"{where} [{name}.training]")
-        training.betas = tuple(training.betas)  # type: ignore[assignment]
-        training.val_scales = tuple(float(s) for s in training.val_scales)  # type: ignore[assignment]
-        return cls(name=name, data_identifier=str(d["data_identifier"]), patch=patch,
-                   scales=_from_dict(ScalePlan, d.get("scales", {}), f"{where} [{name}.scales]"),
-                   degradation=_from_dict(DegradationPlan, d.get("degradation", {}), f"{where} [{name}.degradation]"),
-                   network=dict(d["network"]), critic=dict(d.get("critic", {"name": "WGANCritic"})),
-                   training=training, why=str(d.get("why", "")))
+    def from_dict(cls, name: str, d: Mapping[str, Any], where: str, remedy: str = PLANS_REMEDY,
+                  num_channels: Optional[int] = None) -> "Configuration":
+        """Build and validate configuration ``name``; a problem raises :class:`PlansError` naming ``where`` and the key."""
+        conf, problems = _build_configuration(name, d, num_channels)
+        _raise(where, problems, remedy, ("configurations", name))
+        return conf
 
     def to_dict(self) -> Dict[str, Any]:
         out = {"data_identifier": self.data_identifier}
@@ -163,33 +336,161 @@ class Configuration:
         return out
 
 
+NORMALIZATION_RULES = {"scheme": choice(*SCHEMES), "lower": Rule("null or a number", lambda v: v if v is None else
+                                                          _as_number(v)),
+                       "upper": Rule("null or a number", lambda v: v if v is None else _as_number(v)),
+                       "lower_percentile": number(0, hi=100.000001), "upper_percentile": number(0, hi=100.000001)}
+
+
+def _normalization_problems(norm: Any, num_channels: int) -> List[Problem]:
+    if not isinstance(norm, list) or len(norm) != num_channels:
+        return [(("normalization",), f"must list one entry per channel ({num_channels}: channel_names), got "
+                                     f"{len(norm) if isinstance(norm, list) else json.dumps(norm)}")]
+    out: List[Problem] = []
+    for c, e in enumerate(norm):
+        path = ("normalization", c)
+        found = _keys_problems(e, NORMALIZATION_RULES, path) or [
+            (path + (k,), msg) for k, rule in NORMALIZATION_RULES.items() if k in e
+            for msg in [rule.problem(e[k])] if msg]
+        if not found and "scheme" not in e:
+            found = [(path + ("scheme",), "is missing")]
+        if not found:
+            lo, up = e.get("lower"), e.get("upper")
+            if e["scheme"] == "CT" and (lo is None or up is None):
+                found = [(path, "needs numeric lower and upper for a CT channel (its HU window)")]
+            elif lo is not None and up is not None and not up > lo:
+                found = [(path + ("upper",), f"({up:g}) must exceed lower ({lo:g})")]
+        out += found
+    return out
+
+
+def _top_problems(raw: Mapping[str, Any]) -> List[Problem]:
+    """Problems of the dataset-level sections (slicing, crop, channels, normalisation)."""
+    names = raw["channel_names"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return [(("channel_names",), f"must be a non-empty list of names, got {json.dumps(names)}")]
+    out: List[Problem] = []
+    mods = raw["modalities"]
+    if not (isinstance(mods, list) and len(mods) == len(names) and all(isinstance(m, str) for m in mods)):
+        out.append((("modalities",), f"must list one modality per channel ({len(names)}), got {json.dumps(mods)}"))
+    for section, key, rule in (("slicing", "axis", choice(0, 1, 2)), ("crop", "margin", sequence(integer(0), 3))):
+        found = _keys_problems(raw[section], {key}, (section,))
+        if not found and key not in raw[section]:
+            found = [((section, key), "is missing")]
+        msg = None if found else rule.problem(raw[section][key])
+        out += found + ([((section, key), msg)] if msg else [])
+    if not isinstance(raw["configurations"], Mapping) or not raw["configurations"]:
+        out.append((("configurations",), "must be a JSON object naming at least one configuration"))
+    return out + _normalization_problems(raw["normalization"], len(names))
+
+
+def slice_sizes(fingerprint: Mapping[str, Any], axis: int, margin: List[int]) -> Tuple[Any, Any, List[str]]:
+    """In-plane (H, W) of every case after cropping, of the full image, and the case names."""
+    import numpy as np
+    from autosr.cropping import crop_box  # scipy: only where the data is checked
+    names = sorted(fingerprint["cases"])
+    cropped, full = [], []
+    for n in names:
+        info = fingerprint["cases"][n]
+        shape = info["shape"]
+        marg = margin[-len(shape):] if len(shape) == 2 else margin
+        box = crop_box(shape, info["foreground_bbox"], marg)
+        keep = [k for k in range(len(shape)) if len(shape) == 2 or k != axis]
+        cropped.append([box[k][1] - box[k][0] for k in keep])
+        full.append([shape[k] for k in keep])
+    return np.asarray(cropped), np.asarray(full), names
+
+
+def fmt_size(values) -> str:
+    return "×".join(f"{v:g}" for v in values)
+
+
+def data_problems(raw: Mapping[str, Any], fingerprint: Mapping[str, Any],
+                  configurations: Optional[Mapping[str, "Configuration"]] = None) -> List[Problem]:
+    """Rules against the data: the channels, a slicing axis of the data's dimension, a patch within every image."""
+    if list(raw["channel_names"]) != list(fingerprint["channel_names"]):
+        return [(("channel_names",), f"{raw['channel_names']} differ from the dataset's {fingerprint['channel_names']} "
+                                     f"({FINGERPRINT_NAME})")]
+    ndim, axis = int(fingerprint["ndim"]), raw["slicing"]["axis"]
+    if ndim == 2 and axis != 0:
+        return [(("slicing", "axis"), f"must be 0 for 2D images, got {axis}")]
+    _, full, names = slice_sizes(fingerprint, axis, list(raw["crop"]["margin"]))
+    smallest = full.min(0)
+    out: List[Problem] = []
+    for name, conf in (configurations or {}).items():
+        pre = ("configurations", name)
+        size = conf.patch.size
+        if any(s > m for s, m in zip(size, smallest)):
+            small = names[int(full.min(1).argmin())]
+            out.append((pre + ("patch", "size"), f"{list(size)} exceeds the smallest image, {fmt_size(smallest)} px "
+                                                 f"in-plane (case {small}, slicing axis {axis}); use a smaller patch"))
+        if conf.degradation.mode == "paired" and not fingerprint.get("paired"):
+            out.append((pre + ("degradation", "mode"), "is \"paired\" but the dataset has no lowresTr scans; use "
+                                                        "\"synthetic\""))
+    return out
+
+
+def plans_problems(raw: Mapping[str, Any], fingerprint: Optional[Mapping[str, Any]] = None,
+                   consistency: bool = True) -> List[Problem]:
+    """Problems of a plans dict: types and ranges, the rules between values (``consistency``), and
+    (with the fingerprint) the rules against the data."""
+    problems = _top_problems(raw)
+    if problems:
+        return problems
+    confs = {}
+    for name, d in raw["configurations"].items():
+        conf, found = _build_configuration(name, d, len(raw["channel_names"]), consistency)
+        problems += [(("configurations", name) + path, msg) for path, msg in found]
+        if conf is not None:
+            confs[name] = conf
+    if fingerprint is not None and not problems:
+        problems += data_problems(raw, fingerprint, confs)
+    return problems
+
+
 @dataclass
 class Plans:
     """The whole plans file. ``raw`` keeps the JSON as loaded so hand edits round-trip."""
 
     raw: Dict[str, Any]
     path: Optional[Path] = None
+    fingerprint: Optional[Dict[str, Any]] = None     # the dataset's, when loaded beside the plans
 
     REQUIRED = ("dataset_name", "plans_name", "channel_names", "modalities", "slicing", "crop",
                 "normalization", "configurations")
 
     @classmethod
-    def load(cls, path: os.PathLike | str) -> "Plans":
+    def load(cls, path: os.PathLike | str, replanning: bool = False) -> "Plans":
+        """Read and validate a plans file, also against the dataset fingerprint beside it, if any.
+
+        ``replanning``: only each value's own type and range; the planner re-derives the values that
+        depend on others and on the data, and checks them itself (:meth:`DefaultPlanner.plan`).
+        """
         from autosr.dataset import read_json
         path = Path(path)
         raw = read_json(path, PlansError, "plans file not found; run autosr_plan_and_preprocess first",
                         "fix the edit or re-plan with --clean")
-        plans = cls(raw, path)
-        plans.validate()
+        fp_path = path.parent / FINGERPRINT_NAME
+        fingerprint = read_json(fp_path, PlansError, "", "re-plan with --clean") \
+            if not replanning and fp_path.is_file() else None
+        plans = cls(raw, path, fingerprint)
+        plans.validate(fingerprint, consistency=not replanning)
         return plans
 
-    def validate(self) -> None:
+    def validate(self, fingerprint: Optional[Mapping[str, Any]] = None, consistency: bool = True) -> None:
+        """Raise :class:`PlansError` naming the file and every bad key (data rules too, given the fingerprint)."""
         where = str(self.path or "plans")
+        if not isinstance(self.raw, Mapping):
+            raise PlansError(f"{where}: must hold a JSON object; {self.remedy}")
         missing = [k for k in self.REQUIRED if k not in self.raw]
         if missing:
-            raise PlansError(f"{where}: missing key(s) {', '.join(missing)}")
-        for name in self.raw["configurations"]:
-            self.configuration(name)
+            raise PlansError(f"{where}: missing key(s) {', '.join(missing)}; {self.remedy}")
+        _raise(where, plans_problems(self.raw, fingerprint, consistency), self.remedy)
+
+    @property
+    def remedy(self) -> str:
+        """What to do about a bad value: edit or re-plan the dataset's plans; restore a model folder's copy."""
+        return MODEL_PLANS_REMEDY if self.path is not None and self.path.name == MODEL_PLANS_NAME else PLANS_REMEDY
 
     def save(self, path: os.PathLike | str) -> None:
         from autosr.dataset import write_json_atomic
@@ -237,13 +538,13 @@ class Plans:
         confs = self.raw["configurations"]
         if name not in confs:
             raise PlansError(f"{self.path or 'plans'}: no configuration {name!r}; available: {', '.join(confs)}")
-        return Configuration.from_dict(name, confs[name], str(self.path or "plans"))
+        return Configuration.from_dict(name, confs[name], str(self.path or "plans"), self.remedy, self.num_channels)
 
 
 def parse_override(text: str) -> Tuple[str, Any]:
     """``"training.lr=2e-4"`` → ``("training.lr", 0.0002)``; values are read as JSON when they parse."""
     if "=" not in text:
-        raise PlansError(f"override {text!r} must look like section.key=value, e.g. training.lr=2e-4")
+        raise PlansError(f"-o {text}: an override must look like section.key=value, e.g. -o training.lr=2e-4")
     key, value = text.split("=", 1)
     try:
         parsed = json.loads(value)
@@ -252,17 +553,31 @@ def parse_override(text: str) -> Tuple[str, Any]:
     return key.strip(), parsed
 
 
-def apply_overrides(config: Configuration, overrides: Mapping[str, Any]) -> Configuration:
-    """Return a copy of ``config`` with dotted-key overrides applied and re-validated."""
+def apply_overrides(config: Configuration, overrides: Mapping[str, Any], plans: Optional["Plans"] = None
+                    ) -> Configuration:
+    """Return a copy of ``config`` with dotted-key overrides applied and re-validated, the options named.
+
+    With ``plans``, the result is also checked against its channels and, when it was loaded beside
+    one, its dataset's fingerprint (a patch within every image, …).
+    """
     d = config.to_dict()
     for key, value in overrides.items():
+        option = f"-o {key}={_shown(value)}"
         parts = key.split(".")
         node = d
         for p in parts[:-1]:
             if p not in node or not isinstance(node[p], dict):
-                raise PlansError(f"override {key!r}: no section {p!r}; sections: {', '.join(k for k, v in d.items() if isinstance(v, dict))}")
+                raise PlansError(f"{option}: no section {p!r}; sections: "
+                                 f"{', '.join(k for k, v in d.items() if isinstance(v, dict))}")
             node = node[p]
         if parts[-1] not in node and parts[0] not in ("network", "critic"):
-            raise PlansError(f"override {key!r}: unknown key {parts[-1]!r}; valid: {', '.join(sorted(node))}")
+            raise PlansError(f"{option}: unknown key {parts[-1]!r}; valid: {', '.join(sorted(node))}")
         node[parts[-1]] = value
-    return Configuration.from_dict(config.name, d, "overrides")
+    conf, problems = _build_configuration(config.name, d, plans.num_channels if plans else None)
+    if not problems and plans is not None and plans.fingerprint is not None:
+        prefix = ("configurations", config.name)
+        problems = [(path[len(prefix):], msg) for path, msg in data_problems(plans.raw, plans.fingerprint,
+                                                                             {config.name: conf})]
+    if problems:
+        raise PlansError(f"configuration {config.name}: {_listed(problems, options=overrides)}; fix the -o override")
+    return conf

@@ -16,10 +16,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from autosr.cropping import crop_box
 from autosr.errors import AutoSRError
-from autosr.normalization import SCHEMES, default_channel_plan
-from autosr.plans import Configuration, PlansError, ScalePlan, TrainingConfig
+from autosr.normalization import default_channel_plan
+from autosr.plans import ScalePlan, TrainingConfig, fmt_size, plans_problems, slice_sizes
 from autosr.planners import cost_model as cm
 from autosr.preprocessing.replan import dotted, set_path
 from autosr.scales import lr_size
@@ -35,10 +34,6 @@ class PlanningError(AutoSRError):
 def _default_sigma(kernel_size: int) -> float:
     """OpenCV's σ for a k×k Gaussian (= autosr.degradation.default_sigma, without importing torch)."""
     return 0.3 * ((kernel_size - 1) * 0.5 - 1) + 0.8 if kernel_size > 1 else 0.0
-
-
-def _fmt(values) -> str:
-    return "×".join(f"{v:g}" for v in values)
 
 
 class DefaultPlanner:
@@ -189,17 +184,7 @@ class DefaultPlanner:
 
     def slice_sizes(self, axis: int, margin: List[int]) -> Tuple[np.ndarray, np.ndarray, List[str]]:
         """In-plane (H, W) of every case after cropping, of the full image, and the case names."""
-        names = sorted(self.cases)
-        cropped, full = [], []
-        for n in names:
-            info = self.cases[n]
-            shape = info["shape"]
-            marg = margin[-len(shape):] if len(shape) == 2 else margin
-            box = crop_box(shape, info["foreground_bbox"], marg)
-            keep = [k for k in range(len(shape)) if len(shape) == 2 or k != axis]
-            cropped.append([box[k][1] - box[k][0] for k in keep])
-            full.append([shape[k] for k in keep])
-        return np.asarray(cropped), np.asarray(full), names
+        return slice_sizes(self.fp, axis, margin)
 
     def _batch(self, patch: int, network: Mapping[str, Any], budget_gb: float, fixed_gb: float, cap: int) -> int:
         per = cm.memory_per_sample_gb(patch, int(network["width"]), int(network["depth"]), self.num_channels)
@@ -209,20 +194,20 @@ class DefaultPlanner:
         cropped, full, names = self.slice_sizes(int(raw["slicing"]["axis"]), list(raw["crop"]["margin"]))
         smallest = full.min(1)
         if smallest.min() < self.min_patch:
-            small = [f"{names[i]} ({_fmt(full[i])} px)" for i in np.flatnonzero(smallest < self.min_patch)]
+            small = [f"{names[i]} ({fmt_size(full[i])} px)" for i in np.flatnonzero(smallest < self.min_patch)]
             raise PlanningError(f"case(s) {', '.join(small)} are smaller than the minimum patch of {self.min_patch}×"
                                 f"{self.min_patch} px (an LR patch of ≥ {self.min_lr_patch} px at scale "
                                 f"{self.min_scale_max:g}); remove them from imagesTr or use larger images")
         med = np.median(cropped, 0)
         p_med, p_img = int(med.min()), int(smallest.min())
         if p_med < self.min_patch:
-            raise PlanningError(f"the median cropped slice ({_fmt(med)} px) is smaller than the minimum patch "
+            raise PlanningError(f"the median cropped slice ({fmt_size(med)} px) is smaller than the minimum patch "
                                 f"{self.min_patch} px; AutoSR needs larger slices")
         cpu = name != "2d"
         budget = self.cpu["patch"] if cpu else self.paper_patch
         size = min(budget, p_med, p_img)
         why = [f"HR patch {size}×{size}: min of the compute budget {budget} px"
-               + (" (paper: 96)" if not cpu else " (CPU run)") + f", the median cropped slice {_fmt(med)} px"
+               + (" (paper: 96)" if not cpu else " (CPU run)") + f", the median cropped slice {fmt_size(med)} px"
                + f" and the smallest image side {p_img} px (case {names[int(np.argmin(smallest))]})"]
         mem_gb, fixed, cap = ((self.cpu_memory_gb, cm.FIXED_CPU_GB, self.cpu["batch"]) if cpu
                               else (self.gpu_memory_gb, cm.FIXED_GPU_GB, self.paper_batch))
@@ -329,45 +314,14 @@ class DefaultPlanner:
 
     # -- validity (hand edits) ---------------------------------------------------------------
     def check(self, raw: Mapping[str, Any]) -> List[Problem]:
-        """Problems of ``raw`` against the data, each with the plans path it concerns."""
-        axis = raw["slicing"].get("axis")
-        if not isinstance(axis, int) or not 0 <= axis < 3 or (self.fp["ndim"] == 2 and axis != 0):
-            return [(("slicing",), f"slicing.axis must be an array axis 0-2 (0 for 2D images), got {axis!r}")]
-        margin = raw["crop"].get("margin")
-        if not (isinstance(margin, list) and len(margin) == 3 and all(isinstance(m, int) and m >= 0 for m in margin)):
-            return [(("crop",), f"crop.margin must be 3 non-negative integers (one per array axis), got {margin!r}")]
-        problems: List[Problem] = []
-        norm = raw["normalization"]
-        if not isinstance(norm, list) or len(norm) != self.num_channels:
-            return [(("normalization",), f"normalization must list {self.num_channels} channel entries")]
-        for c, e in enumerate(norm):
-            lo, up = e.get("lower"), e.get("upper")
-            if e.get("scheme") not in SCHEMES:
-                problems.append((("normalization", c), f"scheme must be one of {', '.join(SCHEMES)}"))
-            elif e["scheme"] == "CT" and (lo is None or up is None):
-                problems.append((("normalization", c), "a CT channel needs numeric lower and upper (HU)"))
-            elif lo is not None and up is not None and not float(up) > float(lo):
-                problems.append((("normalization", c), f"upper ({up}) must exceed lower ({lo})"))
-        cropped, full, _ = self.slice_sizes(axis, margin)
-        med, smallest = np.median(cropped, 0), full.min(0)
-        for name, d in raw["configurations"].items():
-            pre = ("configurations", name)
-            try:
-                conf = Configuration.from_dict(name, d, "plans")
-            except PlansError as exc:
-                problems.append((pre, str(exc)))
-                continue
-            size = list(conf.patch.size)
-            if len(size) != 2 or any(s > m for s, m in zip(size, med)) or any(s > m for s, m in zip(size, smallest)):
-                problems.append((pre + ("patch",), f"patch {size} exceeds the median cropped slice {_fmt(med)} "
-                                                   f"or the smallest image {_fmt(smallest)}"))
-            if conf.patch.batch_size < 1:
-                problems.append((pre + ("patch",), "batch_size must be ≥ 1"))
-            s = conf.scales
-            if s.sampling not in ("grid", "uniform") or not s.max > 1 or not s.step > 0 or \
-                    (size and lr_size(min(size), str(s.max)) < conf.patch.min_lr_patch):
-                problems.append((pre + ("scales",), f"scales must have max > 1 with ⌊P/max⌋ ≥ min_lr_patch "
-                                                    f"({conf.patch.min_lr_patch}), sampling grid|uniform, step > 0"))
-            if any(v > s.max + 1e-9 for v in conf.training.val_scales):
-                problems.append((pre + ("training", "val_scales"), f"validation scales must be ≤ scales.max {s.max:g}"))
-        return problems
+        """Problems of ``raw`` against the data, each with the plans path it concerns: the rules every
+        reader of the plans applies (:func:`autosr.plans.plans_problems`), and the planner's own that
+        a patch stays within the median cropped slice."""
+        problems = plans_problems(raw, self.fp)
+        if problems:
+            return problems
+        cropped, _, _ = self.slice_sizes(raw["slicing"]["axis"], raw["crop"]["margin"])
+        med = np.median(cropped, 0)
+        return [(("configurations", name, "patch", "size"), f"{d['patch']['size']} exceeds the median cropped "
+                                                            f"slice {fmt_size(med)} px")
+                for name, d in raw["configurations"].items() if any(s > m for s, m in zip(d["patch"]["size"], med))]

@@ -16,6 +16,7 @@ examples:
   autosr_train 1 0                                   # fold 0, 2d (GPU) or 2d_cpu (no GPU)
   autosr_train Dataset001_BrainMR all -c 2d --steps 20000
   autosr_train 1 0 --c                               # continue from checkpoint_latest.pth
+  autosr_train 1 0 --overwrite                       # train a fold that holds an earlier run anew
   autosr_train 2 0 --pretrained_weights path/to/fold_0/checkpoint_final.pth   # transfer learning
   torchrun --nproc_per_node=4 -m autosr.commands.train 1 0 -c 2d
 see documentation/training.md"""
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--c", dest="continue_training", action="store_true",
                    help="continue from checkpoint_latest.pth of this fold")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train a fold that holds checkpoints of an earlier run anew, deleting them (without it, "
+                        "or --c, such a fold is refused)")
     p.add_argument("--pretrained_weights", default=None, metavar="CKPT",
                    help="start from another model's checkpoint (transfer learning)")
     p.add_argument("--val_only", action="store_true",
@@ -74,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     folder = train(args.dataset, args.fold, configuration=args.configuration, trainer=args.trainer, plans=args.plans,
                    device=args.device, overrides=overrides_from_args(args), continue_training=args.continue_training,
                    pretrained_weights=args.pretrained_weights, val_only=args.val_only, steps=args.steps,
-                   warmup_steps=args.warmup_steps)
+                   warmup_steps=args.warmup_steps, overwrite=args.overwrite)
     print(f"autosr_train: results in {folder}")
     return 0
 

@@ -17,8 +17,14 @@ from typing import Dict, Optional, Union
 import torch
 from torch import nn
 
+from autosr.errors import AutoSRError
+
 
 log = logging.getLogger(__name__)
+
+
+class VGGWeightsError(AutoSRError):
+    """A VGG19 weights file is unreadable, unsafe or not a torchvision VGG19 checkpoint."""
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
@@ -92,15 +98,30 @@ def find_vgg19_weights(path: Union[str, Path, None] = None, allow_download: bool
 
 
 def load_vgg19_features(weights: Union[str, Path]) -> nn.Sequential:
-    """VGG19 ``features`` loaded from a torchvision-format checkpoint (feature keys strictly checked)."""
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    """VGG19 ``features`` loaded from a torchvision-format checkpoint (feature keys strictly checked).
+
+    The file is read with ``weights_only=True``: a pickle that would run code is refused, never run.
+    """
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling, zip and format errors all mean "not a usable weights file"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+        raise VGGWeightsError(f"{weights}: not a VGG19 weights file that loads safely ({type(exc).__name__}: "
+                              f"{detail}); pass a torchvision '{VGG19_FILENAME}' checkpoint with --vgg_weights, "
+                              f"or train with --perceptual auto/off") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")} \
+        if isinstance(state, dict) else {}
     if not feats:
-        raise ValueError(f"{weights} has no 'features.N.weight' keys: not a torchvision VGG19 checkpoint")
+        raise VGGWeightsError(f"{weights}: has no 'features.N.weight' keys, so it is not a torchvision VGG19 "
+                              f"checkpoint; pass a '{VGG19_FILENAME}' file with --vgg_weights")
     module = vgg19_features()
-    module.load_state_dict(feats, strict=True)
+    try:
+        module.load_state_dict(feats, strict=True)
+    except RuntimeError as exc:
+        raise VGGWeightsError(f"{weights}: its VGG19 feature weights do not fit ({str(exc).splitlines()[0]}); pass "
+                              f"a torchvision '{VGG19_FILENAME}' file with --vgg_weights") from None
     return module
 
 
@@ -138,5 +159,5 @@ class VGGFeatureExtractor(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
-__all__ = ["VGGFeatureExtractor", "vgg19_features", "load_vgg19_features", "find_vgg19_weights", "CONV_LAYERS",
+__all__ = ["VGGFeatureExtractor", "VGGWeightsError", "vgg19_features", "load_vgg19_features", "find_vgg19_weights", "CONV_LAYERS",
            "VGG19_URL", "VGG19_FILENAME"]

@@ -21,12 +21,12 @@ import torch
 
 from autosr.dataset import read_json, write_json_atomic
 from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
-from autosr.plans import Configuration, Plans, apply_overrides
+from autosr.plans import MODEL_PLANS_NAME, Configuration, Plans, apply_overrides
 from autosr.training import checkpoint as ckpt_io
 from autosr.training import distributed as D
 from autosr.training.components import step_overrides
 from autosr.training.errors import CheckpointError, TrainingError
-from autosr.training.progress import add_log_file, remove_log_file
+from autosr.training.progress import add_log_file, remove_log_file, start_log_buffer
 from autosr.training.registry import get_trainer_class
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,13 @@ def fold_cases(preprocessed_folder: Path, fold: str) -> Tuple[List[str], List[st
     return list(split["train"]), list(split["val"])
 
 
-def load_cases(preprocessed_folder: Path, data_identifier: str, cases: List[str], paired: bool
+def load_cases(preprocessed_folder: Path, data_identifier: str, cases: List[str], paired: bool,
+               plans: Optional[Plans] = None
                ) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str, Tuple[np.ndarray, Fraction]]]]:
-    """Memory-mapped ``(C, S, H, W)`` volumes of ``cases`` (and their real LR scans in paired mode)."""
+    """Memory-mapped ``(C, S, H, W)`` volumes of ``cases`` (and their real LR scans in paired mode).
+
+    With ``plans``, each case must have been preprocessed along its slicing axis.
+    """
     from autosr.preprocessing.api import load_case, load_lowres
     folder = preprocessed_folder / data_identifier
     if not folder.is_dir():
@@ -73,6 +77,8 @@ def load_cases(preprocessed_folder: Path, data_identifier: str, cases: List[str]
     volumes, lowres = {}, {} if paired else None
     for case in cases:
         vol, props = load_case(preprocessed_folder, data_identifier, case)
+        if plans is not None:
+            _check_preprocessed(plans, props, case, folder)
         volumes[case] = vol
         if paired:
             lowres[case] = (load_lowres(preprocessed_folder, data_identifier, case), _paired_scale(case, props))
@@ -95,7 +101,7 @@ def _paired_scale(case: str, props: Mapping[str, Any]) -> Fraction:
 def _copy_model_files(preprocessed_folder: Path, plans_file: Path, run_folder: Path) -> None:
     """Make the run folder self-contained: plans, dataset.json and fingerprint beside the folds."""
     run_folder.mkdir(parents=True, exist_ok=True)
-    target = run_folder / "plans.json"
+    target = run_folder / MODEL_PLANS_NAME
     if target.is_file() and target.read_bytes() != plans_file.read_bytes():
         logger.warning("%s differs from %s (re-planned?); overwriting it", target, plans_file)
     shutil.copyfile(plans_file, target)
@@ -117,12 +123,45 @@ def _resolve(dataset: Union[str, int], plans: str) -> Tuple[str, Path, Plans]:
     return name, folder, Plans.load(plans_file)
 
 
+def _check_fold_is_free(fold_folder: Path, overwrite: bool) -> List[Path]:
+    """The checkpoints of an earlier run in ``fold_folder``; refused unless ``overwrite`` (they are then replaced)."""
+    found = [fold_folder / n for n in ckpt_io.CHECKPOINT_NAMES if (fold_folder / n).is_file()]
+    if found and not overwrite:
+        state = "a finished training" if (fold_folder / "checkpoint_final.pth").is_file() else "an unfinished training"
+        raise TrainingError(f"{fold_folder}: holds {state} ({', '.join(p.name for p in found)}); continue it with "
+                            f"--c, or train it anew with --overwrite (its checkpoints are deleted)")
+    return found
+
+
+def _prepare_fold(fold_folder: Path, earlier: List[Path]) -> None:
+    """Clear what an earlier run left: partial files of an interrupted write, and (``--overwrite``) its checkpoints."""
+    partials = ckpt_io.remove_partials(fold_folder)
+    if partials:
+        logger.info("removed %d partial file(s) of an interrupted run from %s: %s", len(partials), fold_folder,
+                    ", ".join(p.name for p in partials))
+    for path in earlier:
+        path.unlink(missing_ok=True)
+    if earlier:
+        logger.info("--overwrite: deleted the earlier run's %s from %s", ", ".join(p.name for p in earlier),
+                    fold_folder)
+
+
+def _check_preprocessed(plans: Plans, props: Mapping[str, Any], case: str, folder: Path) -> None:
+    """The case must have been preprocessed along the plans' slicing axis (hand edits need autosr_preprocess)."""
+    axis = props.get("slicing_axis")
+    if axis is not None and axis != plans.slicing_axis:
+        raise TrainingError(f"{folder / (case + '.json')}: preprocessed along axis {axis}, but {plans.path} has "
+                            f"slicing.axis {plans.slicing_axis}; run autosr_preprocess -d {plans.dataset_name}")
+
+
 def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str] = None,
           trainer: str = "MetaSRTrainer", plans: str = "autosrPlans", device: str = "auto",
           overrides: Optional[Mapping[str, Any]] = None, continue_training: bool = False,
           pretrained_weights: Optional[str] = None, val_only: bool = False, steps: Optional[int] = None,
-          warmup_steps: Optional[int] = None) -> Path:
+          warmup_steps: Optional[int] = None, overwrite: bool = False) -> Path:
     """Train (or validate) one fold; returns the fold folder.
+
+    Every check (plans, overrides, checkpoints, weights files) runs before anything is written.
 
     Args:
         dataset: id, short name or ``DatasetXXX_Name``.
@@ -135,12 +174,17 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         pretrained_weights: a checkpoint of another model to start from (transfer learning).
         val_only: validate the final (else latest) checkpoint and write ``validation.json``.
         steps, warmup_steps: ``--steps`` / ``--warmup_steps`` (see :func:`step_overrides`).
+        overwrite: train a fold that holds checkpoints of an earlier run anew (they are deleted);
+            without it (or ``continue_training``) such a fold is refused.
     """
     if continue_training and pretrained_weights:
         raise TrainingError("--c and --pretrained_weights exclude each other: a continued run has its own weights")
+    if continue_training and overwrite:
+        raise TrainingError("--c and --overwrite exclude each other: --c continues the fold's run, --overwrite "
+                            "starts it anew")
     fold = parse_fold(fold)
     info, dev = D.setup(device)
-    handler = None
+    buffer, handler = start_log_buffer(), None
     try:
         name, pre_folder, plans_obj = _resolve(dataset, plans)
         conf_name = configuration or default_configuration()
@@ -148,34 +192,32 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         cls = get_trainer_class(trainer)
         run_folder = results_dir() / name / f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
         fold_folder = run_folder / f"fold_{fold}"
-        ckpt_path, ckpt = None, None
+        ckpt_path, ckpt, earlier = None, None, []
         if continue_training or val_only:
             names = ("checkpoint_latest.pth", "checkpoint_final.pth") if continue_training else \
                 ("checkpoint_final.pth", "checkpoint_latest.pth")
             ckpt_path = ckpt_io.find_checkpoint(fold_folder, names)
             if ckpt_path is not None:
                 ckpt = ckpt_io.load_checkpoint(ckpt_path, map_location="cpu")
-                base = Configuration.from_dict(conf_name, ckpt.get("configuration", base.to_dict()), str(ckpt_path))
+                base = Configuration.from_dict(conf_name, ckpt.get("configuration", base.to_dict()), str(ckpt_path),
+                                               "use another checkpoint, or train the fold anew with --overwrite")
             elif val_only:
                 raise CheckpointError(f"{fold_folder}: no checkpoint to validate; train this fold first")
+        else:
+            earlier = _check_fold_is_free(fold_folder, overwrite)
         all_overrides = dict(overrides or {})
         all_overrides.update(step_overrides(base.training, steps, warmup_steps))
-        config = apply_overrides(base, all_overrides) if all_overrides else base
+        config = apply_overrides(base, all_overrides, plans_obj) if all_overrides else base
         if ckpt is not None and all_overrides:
             all_overrides = {**dict(ckpt.get("overrides", {})), **all_overrides}
         elif ckpt is not None:
             all_overrides = dict(ckpt.get("overrides", {}))
         train_cases, val_cases = fold_cases(pre_folder, fold)
         paired = config.degradation.mode == "paired"
-        volumes, lowres = load_cases(pre_folder, config.data_identifier, train_cases, paired)
-        val_volumes, val_lowres = load_cases(pre_folder, config.data_identifier, val_cases, paired)
-        if info.is_main:
-            _copy_model_files(pre_folder, Path(plans_obj.path), run_folder)
-            fold_folder.mkdir(parents=True, exist_ok=True)
-            handler = add_log_file(fold_folder)
-        else:
+        volumes, lowres = load_cases(pre_folder, config.data_identifier, train_cases, paired, plans_obj)
+        val_volumes, val_lowres = load_cases(pre_folder, config.data_identifier, val_cases, paired, plans_obj)
+        if not info.is_main:
             logging.getLogger("autosr").setLevel(logging.WARNING)
-        D.barrier(info)
         logger.info("=" * 72)
         logger.info("AutoSR %s: dataset %s, fold %s, trainer %s, configuration %s%s, device %s%s",
                     "validation" if val_only else "training", name, fold, cls.__name__, conf_name,
@@ -187,6 +229,20 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         tr = cls(plans_obj, config, fold, [volumes[c] for c in train_cases], val_volumes, fold_folder, dev, info,
                  all_overrides, lowres=[lowres[c] for c in train_cases] if lowres is not None else None,
                  val_lowres=val_lowres)
+        if not val_only:
+            tr.initialize()           # networks and VGG weights: a bad file stops the run here
+            if ckpt is not None:
+                tr.resume(ckpt_path, ckpt)
+            elif continue_training:
+                logger.warning("--c: no checkpoint in %s; starting a new training", fold_folder)
+            elif pretrained_weights:
+                tr.load_pretrained(Path(pretrained_weights))
+        # Every check passed: from here on the run folder is written.
+        if info.is_main:
+            _copy_model_files(pre_folder, Path(plans_obj.path), run_folder)
+            handler = add_log_file(fold_folder, buffer=buffer)
+            _prepare_fold(fold_folder, earlier)
+        D.barrier(info)
         if val_only:
             tr.validate_checkpoint(ckpt_path, ckpt)
             return fold_folder
@@ -196,19 +252,10 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                                "world_size": info.world_size, "continue_training": bool(continue_training),
                                "pretrained_weights": str(pretrained_weights) if pretrained_weights else None},
                               fold_folder / "training_config.json")
-        tr.initialize()
-        if ckpt is not None:
-            tr.resume(ckpt_path, ckpt)
-        elif continue_training:
-            logger.warning("--c: no checkpoint in %s; starting a new training", fold_folder)
-        elif pretrained_weights:
-            tr.load_pretrained(Path(pretrained_weights))
-        elif ckpt_io.find_checkpoint(fold_folder) is not None:
-            logger.warning("%s holds checkpoints of an earlier run; they will be overwritten (--c continues it)",
-                           fold_folder)
         tr.run_training()
         return fold_folder
     finally:
+        remove_log_file(buffer)
         remove_log_file(handler)
         D.cleanup(info)
 

@@ -75,6 +75,14 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
     return ckpt
 
 
+def remove_partials(folder: os.PathLike | str) -> List[Path]:
+    """Delete the hidden ``.NAME*.partial`` files that an interrupted atomic write left in ``folder``."""
+    found = sorted(Path(folder).glob(".*.partial"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 def find_checkpoint(folder: os.PathLike | str, names: Sequence[str] = CHECKPOINT_NAMES) -> Optional[Path]:
     """The first of ``names`` that exists in ``folder``, else ``None``."""
     for name in names:
@@ -191,5 +199,5 @@ def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], pretra
 
 
 __all__ = ["save_checkpoint", "load_checkpoint", "find_checkpoint", "check_identity", "capture_rng_state",
-           "restore_rng_state", "load_generator", "generator_from_checkpoint", "transfer_weights",
+           "restore_rng_state", "remove_partials", "load_generator", "generator_from_checkpoint", "transfer_weights",
            "channel_dependent_keys", "build_network", "CHECKPOINT_NAMES", "RESUME_KEYS"]

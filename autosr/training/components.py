@@ -51,20 +51,22 @@ def step_overrides(training: TrainingConfig, steps: Optional[int], warmup_steps:
     With ``--steps`` the learning-rate halving period is scaled by the same factor, so a short
     run keeps the planned schedule's shape.
     """
+    if steps is not None and steps < 1:
+        raise TrainingError(f"--steps {steps}: must be >= 1")
+    if warmup_steps is not None and warmup_steps < 0:
+        raise TrainingError(f"--warmup_steps {warmup_steps}: must be >= 0")
+    if steps is not None and warmup_steps is not None and warmup_steps > steps:
+        raise TrainingError(f"--warmup_steps {warmup_steps} exceeds --steps {steps}: the warm-up is part of the "
+                            f"total steps; give --warmup_steps <= --steps")
     out: Dict[str, Any] = {}
     total = training.warmup_steps + training.gan_steps
     if steps is not None:
-        if steps < 1:
-            raise TrainingError(f"--steps must be >= 1, got {steps}")
         warm = warmup_steps if warmup_steps is not None else round(steps * training.warmup_steps / max(total, 1))
-        warm = min(int(warm), steps)
-        out["training.warmup_steps"] = warm
-        out["training.gan_steps"] = steps - warm
+        out["training.warmup_steps"] = int(warm)
+        out["training.gan_steps"] = steps - int(warm)
         out["training.lr_halve_every"] = max(1, round(training.lr_halve_every * steps / max(total, 1)))
     elif warmup_steps is not None:
         out["training.warmup_steps"] = int(warmup_steps)
-    if warmup_steps is not None and warmup_steps < 0:
-        raise TrainingError(f"--warmup_steps must be >= 0, got {warmup_steps}")
     return out
 
 

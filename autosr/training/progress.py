@@ -16,17 +16,45 @@ LOG_FORMAT = "%(asctime)s %(message)s"
 WGAN_TERMS = ("d", "adv")
 
 
-def add_log_file(folder: os.PathLike | str, name: str = "training_log.txt") -> logging.Handler:
-    """Append AutoSR's log messages (the ``autosr`` logger tree) to ``folder/name``."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(Path(folder) / name, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
-    handler.setLevel(logging.INFO)
+class LogBuffer(logging.Handler):
+    """Holds AutoSR's log records until the run's log file may be written (after every check passed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _attach(handler: logging.Handler) -> logging.Handler:
     root = logging.getLogger("autosr")
     root.addHandler(handler)
     if root.getEffectiveLevel() > logging.INFO:
         root.setLevel(logging.INFO)
     return handler
+
+
+def start_log_buffer() -> LogBuffer:
+    """Collect the ``autosr`` logger tree's messages in memory (see :func:`add_log_file`)."""
+    return _attach(LogBuffer())  # type: ignore[return-value]
+
+
+def add_log_file(folder: os.PathLike | str, name: str = "training_log.txt",
+                 buffer: Optional[LogBuffer] = None) -> logging.Handler:
+    """Append AutoSR's log messages (the ``autosr`` logger tree) to ``folder/name``.
+
+    The messages held by ``buffer`` are written first, and the buffer is detached.
+    """
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(Path(folder) / name, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    if buffer is not None:
+        remove_log_file(buffer)
+        for record in buffer.records:
+            handler.handle(record)
+    return _attach(handler)
 
 
 def remove_log_file(handler: Optional[logging.Handler]) -> None:
@@ -117,4 +145,4 @@ class ProgressHistory:
         os.replace(tmp, path)
 
 
-__all__ = ["add_log_file", "remove_log_file", "ProgressHistory", "LOG_FORMAT"]
+__all__ = ["add_log_file", "remove_log_file", "start_log_buffer", "LogBuffer", "ProgressHistory", "LOG_FORMAT"]

@@ -6,7 +6,7 @@ import torch
 
 from autosr.errors import AutoSRError
 from autosr.losses import PerceptualLoss, perceptual_mode_resolve
-from autosr.networks.vgg import CONV_LAYERS, VGGFeatureExtractor, find_vgg19_weights, vgg19_features
+from autosr.networks.vgg import CONV_LAYERS, VGGFeatureExtractor, VGGWeightsError, find_vgg19_weights, vgg19_features
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_strict_loading_rejects_incomplete(tmp_path, vgg_checkpoint):
     del state["features.34.bias"]
     bad = tmp_path / "bad.pth"
     torch.save(state, bad)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(VGGWeightsError, match="bad.pth: its VGG19 feature weights do not fit"):
         VGGFeatureExtractor("conv2_2", weights=bad)
 
 

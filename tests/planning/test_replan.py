@@ -29,6 +29,7 @@ def test_edits_survive_replanning_and_clean_discards_them(autosr_folders, caplog
         p["configurations"]["mine"] = json.loads(json.dumps(p["configurations"]["2d_cpu"]))
         p["configurations"]["mine"]["training"]["warmup_steps"] = 7
         p["configurations"]["mine"]["patch"]["size"] = [40, 40]
+        p["configurations"]["mine"]["scales"]["max"] = 3.0               # ⌊40/3⌋ ≥ 12: kept whole, so valid itself
     _edit(name, edit)
     with caplog.at_level(logging.WARNING):
         plans = plan_experiment(name)

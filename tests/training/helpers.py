@@ -12,7 +12,8 @@ from autosr.training.trainer import MetaSRTrainer
 TINY = {"patch.size": [24, 24], "patch.batch_size": 2, "network.width": 8, "network.depth": 2,
         "network.mlp_hidden": 16, "critic.num_blocks": 2, "critic.base_width": 4,
         "training.val_every": 3, "training.checkpoint_every": 3, "training.val_max_slices": 2,
-        "training.num_workers": 0, "training.perceptual": "auto", "scales.step": 0.5}
+        "training.num_workers": 0, "training.perceptual": "auto", "scales.step": 0.5,
+        "scales.max": 2.0}  # ⌊24/2⌋ = 12 px LR patches, the planned minimum
 
 
 class InterruptingTrainer(MetaSRTrainer):
