@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -81,6 +82,7 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_partials(path.parent, f".{glob.escape(path.name)}.*.partial")  # of an interrupted write of this file
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{pid_tag()}.", suffix=".partial", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
@@ -90,9 +92,16 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
             json.dump(data, f, indent=2, sort_keys=False)
             f.write("\n")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise named(exc, path)
+
+
+def named(exc: BaseException, path: os.PathLike | str) -> BaseException:
+    """``exc``, or for an :class:`OSError` without a file name (a failed ``write``) the same error naming ``path``."""
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+        return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    return exc
 
 
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"  # no "-" or ".": they end the tag
@@ -130,11 +139,14 @@ def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
     for p in sorted(Path(folder).glob(pattern)):
         if _in_use(p.name):
             continue
-        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+        try:
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except FileNotFoundError:  # removed meanwhile by another run doing the same
+            continue
         logger.info("removed %s (%.1f MB), left by an interrupted run", p, size / 1e6)
 
 

@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from autosr.cropping import bounding_box, channel_background, fill_axis, fill_holes, through_plane_axis
-from autosr.dataset import RawDataset, remove_partials, write_json_atomic
+from autosr.dataset import RawDataset, write_json_atomic
 from autosr.errors import DatasetError
-from autosr.imageio import orientation_code, read_case
+from autosr.imageio import orientation_code, read_case, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +56,8 @@ def nifti_slice_axis(path: os.PathLike | str, ndim: int) -> Optional[int]:
 
 
 def _header(path: os.PathLike | str) -> Dict[str, Any]:
-    """Shape (numpy order) and spacing of an image without reading its voxels."""
-    import SimpleITK as sitk
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise DatasetError(f"{path}: cannot read the image header; check the file") from None
+    """Shape (numpy order) and spacing of an image without reading its voxels (checked as every read is)."""
+    reader = read_header(str(path))
     size, spacing = list(reader.GetSize()), list(reader.GetSpacing())
     return {"shape": size[::-1], "spacing": spacing[::-1], "direction": list(reader.GetDirection()),
             "origin": list(reader.GetOrigin())}
@@ -204,8 +198,6 @@ def extract_many(items: Sequence[Tuple[os.PathLike | str, os.PathLike | str]], n
         dataset = RawDataset.open(folder)
         case_jobs = _case_jobs(dataset)
         path = Path(out_folder) / FINGERPRINT_FILE
-        if Path(out_folder).is_dir():
-            remove_partials(out_folder, ".*.partial")  # JSON files (fingerprint, plans) of an interrupted run
         if path.is_file() and not clean:
             try:
                 old = json.loads(path.read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import re
@@ -15,6 +16,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
+from autosr.dataset import pid_tag
 from autosr.errors import ImageReadError
 from autosr.imageio.geometry import Geometry
 
@@ -136,14 +138,31 @@ def _atomic_write(img: sitk.Image, path: Path) -> None:
     under the final name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".autosr-partial-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".autosr-partial-{pid_tag()}-", dir=path.parent))
     try:
         sitk.WriteImage(img, str(tmp / path.name), useCompression=path.name.lower().endswith(".gz"))
+        _check_written(tmp / path.name, path)
         produced = sorted(tmp.iterdir(), key=lambda p: p.name == path.name)  # header/main file last
         for f in produced:
             os.replace(f, path.parent / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_written(written: Path, path: Path) -> None:
+    """Raise an :class:`OSError` naming ``path`` if ITK left the file empty or incomplete.
+
+    ITK's writers do not always report a failed write (a full disk leaves an empty or short file).
+    """
+    complete = written.stat().st_size > 0
+    if complete:
+        try:
+            check_complete(written)
+        except ImageReadError:
+            complete = False
+    if not complete:
+        code = errno.ENOSPC if shutil.disk_usage(written.parent).free < (1 << 20) else errno.EIO
+        raise OSError(code, os.strerror(code), str(path))
 
 
 _NIFTI_FAMILY = (".nii", ".nii.gz", ".img", ".hdr")

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from autosr.cropping import bounding_box, channel_background, crop, crop_box, fill_axis, fill_holes
-from autosr.dataset import RawDataset, pid_tag, remove_partials, write_json_atomic
+from autosr.dataset import RawDataset, named, pid_tag, remove_partials, write_json_atomic
 from autosr.errors import DatasetError
 from autosr.fingerprint import file_signature
 from autosr.imageio import orientation_code, read_case
@@ -78,9 +78,9 @@ def save_npy_atomic(array: np.ndarray, path: Path) -> None:
         with os.fdopen(fd, "wb") as f:
             np.save(f, np.ascontiguousarray(array), allow_pickle=False)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise named(exc, path)
 
 
 def preprocess_case(case: str, files: Sequence[str], lowres_files: Optional[Sequence[str]],
