@@ -3,8 +3,12 @@
 The JSON is hand-editable. Each configuration (``"2d"``: the MIASSR paper's schedule;
 ``"2d_cpu"``: a short run for CPU-only machines) holds sections that map onto the dataclasses
 below; an unknown or mistyped key is an error that names the file and lists the valid keys,
-so a typo never passes silently. Command-line overrides use dotted keys
-(``training.lr=2e-4``, ``network.depth=8``) through :func:`apply_overrides`.
+so a typo never passes silently. Every reader validates the whole file on load
+(:meth:`Plans.load`): each value's type and range (:data:`FIELD_RULES`), the rules between values
+(an LR patch of at least ``patch.min_lr_patch`` px at ``scales.max``), and, with the dataset
+fingerprint beside the file, the rules against the data (channels, slicing axis, a patch within
+every image); a problem names the file and the key. Command-line overrides use dotted keys
+(``training.lr=2e-4``, ``network.depth=8``) through :func:`apply_overrides`, checked the same way.
 
 Top-level layout::
 
@@ -68,7 +72,7 @@ class Rule:
         try:
             self.convert(value)
         except (TypeError, ValueError):
-            return f"must be {self.what}, got {json.dumps(value)}"
+            return f"must be {self.what}, got {json.dumps(value, default=str)}"
         return None
 
 
@@ -125,9 +129,29 @@ def _optional_str(v: Any) -> Optional[str]:
     return v
 
 
+def _text(v: Any) -> str:
+    _check(isinstance(v, str) and bool(v))
+    return v
+
+
+def _odd(v: Any) -> int:
+    v = _as_int(v)
+    _check(v >= 1 and v % 2 == 1)
+    return v
+
+
+def _percentile(v: Any) -> float:
+    v = _as_number(v)
+    _check(0 <= v <= 100)
+    return v
+
+
 BOOL = choice(True, False)
 OPTIONAL_PATH = Rule("null or a file path", _optional_str)
-TEXT = Rule("a non-empty string", lambda v: _check(isinstance(v, str) and bool(v)) or v)
+TEXT = Rule("a non-empty string", _text)
+PERCENTILE = Rule("a number from 0 to 100", _percentile)
+SCALE = number(1, above=True, hi=100)
+ODD = Rule("an odd integer >= 1 (a centred kernel)", _odd)
 
 
 @dataclass
@@ -194,8 +218,9 @@ class TrainingConfig:
 #: The type/range rule of every field of a configuration's sections (documentation/plans.md).
 FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     PatchPlan: {"size": sequence(integer(1), 2), "batch_size": integer(1), "min_lr_patch": integer(1)},
-    ScalePlan: {"max": number(1, above=True, hi=100), "sampling": choice("grid", "uniform"), "step": number(0, above=True)},
-    DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": integer(1), "sigma": number(0),
+    # a step below 0.001 would make a grid of thousands of scales (and each a long fraction)
+    ScalePlan: {"max": SCALE, "sampling": choice("grid", "uniform"), "step": number(0.001)},
+    DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": ODD, "sigma": number(0),
                       "noise_std": number(0), "antialias": BOOL},
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
@@ -203,7 +228,7 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
         "lambda_l1": number(0), "gamma_adv": number(0), "eta_perc": number(0), "gp_weight": number(0),
         "perceptual": choice("on", "auto", "off"), "perceptual_layer": TEXT, "vgg_weights": OPTIONAL_PATH,
         "loss_discard_threshold": number(0, above=True), "val_every": integer(0),
-        "val_scales": sequence(number(1, above=True)), "val_max_slices": integer(1), "checkpoint_every": integer(0),
+        "val_scales": sequence(SCALE), "val_max_slices": integer(1), "checkpoint_every": integer(0),
         "augment": BOOL, "num_workers": integer(0), "seed": integer(0), "deterministic": BOOL},
 }
 SECTIONS = {"patch": PatchPlan, "scales": ScalePlan, "degradation": DegradationPlan, "training": TrainingConfig}
@@ -212,7 +237,7 @@ CONFIGURATION_KEYS = ("data_identifier", "patch", "scales", "degradation", "netw
 
 def _keys_problems(data: Any, valid, path: Path_) -> List[Problem]:
     if not isinstance(data, Mapping):
-        return [(path, f"must be a JSON object, got {json.dumps(data)}")]
+        return [(path, f"must be a JSON object, got {json.dumps(data, default=str)}")]
     unknown = sorted(set(data) - set(valid) - {"why"})
     return [(path + (k,), f"is an unknown key (valid keys: {', '.join(sorted(valid))})") for k in unknown]
 
@@ -233,7 +258,8 @@ def _section(cls: type, data: Any, path: Path_) -> Tuple[Any, List[Problem]]:
 
 def _build_configuration(name: str, d: Any, num_channels: Optional[int], consistency: bool = True
                          ) -> Tuple[Optional["Configuration"], List[Problem]]:
-    """The configuration and its problems: each value's type and range, then (``consistency``) the rules between them."""
+    """The configuration and its problems: each value's type and range, then (``consistency``) the
+    rules between values."""
     problems = _keys_problems(d, CONFIGURATION_KEYS, ())
     if problems:
         return None, problems
@@ -265,10 +291,11 @@ def _consistency_problems(conf: "Configuration") -> List[Problem]:
     out: List[Problem] = []
     side, top = min(p.size), as_fraction(str(s.max))
     if lr_size(side, top) < p.min_lr_patch:
-        out.append((("scales", "max"), f"{s.max:g} gives LR patches of ⌊{side}/{s.max:g}⌋ = {lr_size(side, top)} px, "
+        lr = lr_size(side, top)
+        out.append((("scales", "max"), f"{s.max:g} gives LR patches of ⌊{side}/{s.max:g}⌋ = {lr} px, "
                                        f"below patch.min_lr_patch {p.min_lr_patch} px; use scales.max <= "
                                        f"{side / p.min_lr_patch:.4g} or a larger patch.size"))
-    elif s.sampling == "grid" and not s.values():
+    elif s.sampling == "grid" and (top - 1) < as_fraction(str(s.step)):
         out.append((("scales", "step"), f"{s.step:g} leaves no grid scale in (1, {s.max:g}]; use a step <= "
                                         f"{s.max - 1:g}"))
     if all(v > s.max + 1e-9 for v in t.val_scales):
@@ -320,7 +347,8 @@ class Configuration:
     @classmethod
     def from_dict(cls, name: str, d: Mapping[str, Any], where: str, remedy: str = PLANS_REMEDY,
                   num_channels: Optional[int] = None) -> "Configuration":
-        """Build and validate configuration ``name``; a problem raises :class:`PlansError` naming ``where`` and the key."""
+        """Build and validate configuration ``name``; a problem raises :class:`PlansError` naming
+        ``where`` and the key."""
         conf, problems = _build_configuration(name, d, num_channels)
         _raise(where, problems, remedy, ("configurations", name))
         return conf
@@ -336,10 +364,9 @@ class Configuration:
         return out
 
 
-NORMALIZATION_RULES = {"scheme": choice(*SCHEMES), "lower": Rule("null or a number", lambda v: v if v is None else
-                                                          _as_number(v)),
-                       "upper": Rule("null or a number", lambda v: v if v is None else _as_number(v)),
-                       "lower_percentile": number(0, hi=100.000001), "upper_percentile": number(0, hi=100.000001)}
+OPTIONAL_NUMBER = Rule("null or a number", lambda v: v if v is None else _as_number(v))
+NORMALIZATION_RULES = {"scheme": choice(*SCHEMES), "lower": OPTIONAL_NUMBER, "upper": OPTIONAL_NUMBER,
+                       "lower_percentile": PERCENTILE, "upper_percentile": PERCENTILE}
 
 
 def _normalization_problems(norm: Any, num_channels: int) -> List[Problem]:

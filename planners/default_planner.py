@@ -18,9 +18,9 @@ import numpy as np
 
 from autosr.errors import AutoSRError
 from autosr.normalization import default_channel_plan
-from autosr.plans import ScalePlan, TrainingConfig, fmt_size, plans_problems, slice_sizes
+from autosr.plans import ScalePlan, TrainingConfig, dotted, fmt_size, plans_problems, slice_sizes
 from autosr.planners import cost_model as cm
-from autosr.preprocessing.replan import dotted, set_path
+from autosr.preprocessing.replan import set_path
 from autosr.scales import lr_size
 
 logger = logging.getLogger(__name__)

@@ -159,5 +159,6 @@ class VGGFeatureExtractor(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
-__all__ = ["VGGFeatureExtractor", "VGGWeightsError", "vgg19_features", "load_vgg19_features", "find_vgg19_weights", "CONV_LAYERS",
+__all__ = ["VGGFeatureExtractor", "VGGWeightsError", "vgg19_features", "load_vgg19_features", "find_vgg19_weights",
+           "CONV_LAYERS",
            "VGG19_URL", "VGG19_FILENAME"]

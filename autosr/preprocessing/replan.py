@@ -10,9 +10,9 @@ Configurations the user added are kept whole (by :func:`autosr.preprocessing.api
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional
 
-Path_ = Tuple[Any, ...]
+from autosr.plans import Path_, dotted
 
 
 def leaves(node: Any, prefix: Path_ = ()) -> Dict[Path_, Any]:
@@ -50,10 +50,6 @@ def set_path(node: Any, path: Path_, value: Any) -> bool:
         return False
     node[path[-1]] = value
     return True
-
-
-def dotted(path: Path_) -> str:
-    return ".".join(str(p) for p in path)
 
 
 def find_edits(current: Mapping[str, Any], pristine: Optional[Mapping[str, Any]],

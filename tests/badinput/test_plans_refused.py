@@ -6,6 +6,7 @@ validates them: each value's type and range, the rules between values (an LR pat
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import shutil
@@ -19,6 +20,7 @@ from autosr.commands.plan import main as plan_main
 from autosr.commands.plan import preprocess_main
 from autosr.commands.predict import main as predict_main
 from autosr.commands.train import main as train_main
+from autosr.plans import FIELD_RULES, SECTIONS, Configuration, PlansError
 from tests.badinput.util import run_refused
 from tests.synthetic import make_raw_dataset
 from tests.training.helpers import TINY
@@ -94,6 +96,16 @@ def watched(data):
 
 
 # -- hand-edited plans: every reader refuses them ---------------------------------------------------
+def test_every_field_has_a_rule_that_names_it():
+    conf = {"data_identifier": "x", "network": {"name": "MetaSR"}}
+    for section, cls in SECTIONS.items():
+        assert set(FIELD_RULES[cls]) == {f.name for f in dataclasses.fields(cls)} - {"why"}, cls
+        for key in FIELD_RULES[cls]:
+            with pytest.raises(PlansError, match=f"f.json: configurations.2d.{section}.{key} must be"):
+                Configuration.from_dict("2d", {**conf, section: {key: {"not": "valid"}}}, "f.json")
+
+
+
 @pytest.mark.parametrize("key, value, says", [
     ("configurations.2d_cpu.patch.batch_size", 0, "an integer >= 1"),
     ("slicing.axis", 5, "one of 0, 1, 2"),
@@ -105,6 +117,8 @@ def watched(data):
     ("configurations.2d_cpu.training.perceptual", "maybe", 'one of "on", "auto", "off"'),
     ("configurations.2d_cpu.degradation.mode", "paired", "no lowresTr"),
     ("configurations.2d_cpu.patch.size", [200, 200], "exceeds the smallest image"),
+    ("configurations.2d_cpu.degradation.kernel_size", 4, "an odd integer"),
+    ("configurations.2d_cpu.training.val_scales", [9], "all above scales.max"),
 ])
 def test_training_refuses_a_bad_plans_value(data, capsys, key, value, says):
     edit_plans(plans_path(data), set_key(key, value))
@@ -115,8 +129,8 @@ def test_training_refuses_a_bad_plans_value(data, capsys, key, value, says):
 
 def test_normalization_entries_must_match_the_channels(data, capsys):
     edit_plans(plans_path(data), lambda p: p["normalization"].append(dict(p["normalization"][0])))
-    run_refused(train_main, train_argv("--overwrite"), capsys, [plans_path(data), "normalization", "one entry per channel (1"],
-                watch=watched(data))
+    run_refused(train_main, train_argv("--overwrite"), capsys,
+                [plans_path(data), "normalization", "one entry per channel (1"], watch=watched(data))
 
 
 @pytest.mark.parametrize("key, value", [("configurations.2d_cpu.patch.batch_size", 0), ("slicing.axis", 5)])
@@ -191,6 +205,7 @@ class _Evil:
         return open, (self.marker, "w")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_malicious_vgg_weights_pickle_never_runs(data, capsys, tmp_path):
     marker, evil = tmp_path / "pwned", tmp_path / "vgg19.pth"
     evil.write_bytes(pickle.dumps(_Evil(marker)))
