@@ -92,7 +92,7 @@ def plan_experiment(dataset: str | int, planner: str = "DefaultPlanner", gpu_mem
     fresh = cls(fp, gpu_memory_target).plan()
     current = None
     if path.is_file() and not clean:
-        current = _load_json(path, "")
+        current = Plans.load(path, replanning=True).raw  # a value wrong whatever the data stops here
         pristine = _load_json(planned_path, "") if planned_path.is_file() else None
         edits = find_edits(current, pristine, fresh)
         if edits:
