@@ -121,3 +121,12 @@ def test_convert_skips_text_files_beside_a_series(tmp_path, autosr_folders, caps
     arr, geom = read_image(autosr_folders["raw"] / "Dataset003_Ct" / "imagesTr" / "ct_0000.nii.gz")
     assert arr.shape == (6, 16, 20)
     np.testing.assert_allclose(geom.spacing, (0.8, 0.8, 2.5), atol=1e-4)
+
+
+def test_convert_refuses_series_with_a_cut_short_slice(tmp_path, autosr_folders, capsys):
+    """A slice file cut short (interrupted copy): GDCM drops it from the series, which then has a gap."""
+    folder = _series(tmp_path / "scans" / "ct")
+    (folder / "IM0003.dcm").write_bytes((folder / "IM0003.dcm").read_bytes()[:300])
+    err = run_refused(convert.main, ["-i", str(tmp_path / "scans"), "-d", "3", "--name", "Ct"], capsys,
+                      culprits=[str(folder), "12.5 to 17.5 (5 mm)"], watch=[tmp_path / "scans", autosr_folders["raw"]])
+    assert "ct/IM0003.dcm" in err  # named among the skipped files
