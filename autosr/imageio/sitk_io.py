@@ -108,6 +108,7 @@ class SimpleITKReaderWriter:
         if not os.path.isfile(path):
             raise ImageReadError(f"{path}: file does not exist")
         reader = read_header(path)
+        # float NIfTI: read (or at least checked for NaN/Inf) by nibabel
         arr = _nifti_float_voxels(path, reader) if file_ending(path) in _NIFTI_FAMILY else None
         if arr is None:
             try:
@@ -117,7 +118,7 @@ class SimpleITKReaderWriter:
                 raise ImageReadError(f"{path}: voxel data cannot be read ({_last_line(exc)}); "
                                      f"replace the file with a complete copy") from None
             arr = sitk.GetArrayFromImage(img)
-        refuse_nonfinite(path, arr)
+            refuse_nonfinite(path, arr)
         return arr, _geometry(reader)
 
     def write(self, array: np.ndarray, geometry: Geometry, path: os.PathLike | str) -> None:
