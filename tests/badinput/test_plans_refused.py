@@ -133,6 +133,13 @@ def test_normalization_entries_must_match_the_channels(data, capsys):
                 [plans_path(data), "normalization", "one entry per channel (1"], watch=watched(data))
 
 
+def test_training_refuses_cases_preprocessed_along_another_axis(data, capsys):
+    props = data["preprocessed"] / DATASET / "autosrPlans_2d" / "case000.json"
+    edit_plans(props, set_key("slicing_axis", 2))
+    run_refused(train_main, train_argv("--overwrite"), capsys, [props, "slicing.axis 0", "autosr_preprocess"],
+                watch=watched(data))
+
+
 @pytest.mark.parametrize("key, value", [("configurations.2d_cpu.patch.batch_size", 0), ("slicing.axis", 5)])
 def test_replanning_refuses_a_value_wrong_for_any_data(data, capsys, key, value):
     edit_plans(plans_path(data), set_key(key, value))
@@ -170,10 +177,22 @@ def test_training_refuses_a_bad_override(data, capsys, override, says):
                 watch=watched(data))
 
 
+@pytest.mark.parametrize("extra, culprits", [
+    (["-o", "training.perceptual_layer=conv9_9", "--perceptual", "auto"], ["training.perceptual_layer", "conv2_2"]),
+    (["-o", "network.name=NoSuchNet"], ["NoSuchNet", "network/critic section or the -o overrides"]),
+])
+def test_training_refuses_a_perceptual_layer_or_network_that_cannot_be_built(data, capsys, extra, culprits):
+    run_refused(train_main, train_argv("--overwrite", *extra, warmup=1), capsys, culprits, watch=watched(data))
+
+
 # -- training options and the fold folder ------------------------------------------------------------
 def test_warmup_longer_than_the_run_is_refused(data, capsys):
     run_refused(train_main, train_argv("--overwrite", steps=2, warmup=5), capsys, ["--warmup_steps 5", "--steps 2"],
                 watch=watched(data))
+
+
+def test_continue_and_overwrite_exclude_each_other(data, capsys):
+    run_refused(train_main, train_argv("--c", "--overwrite"), capsys, ["--c", "--overwrite"], watch=watched(data))
 
 
 def test_a_finished_fold_is_not_overwritten_without_the_flag(data, capsys):
