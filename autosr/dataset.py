@@ -113,7 +113,7 @@ def pid_tag() -> str:
     return f"pid{os.getpid()}@{_HOST}"
 
 
-def _in_use(name: str) -> bool:
+def in_use(name: str) -> bool:
     """Whether the run that named a temporary file may still be writing it."""
     m = _OWNER_RE.search(name)
     if m is None:
@@ -137,7 +137,7 @@ def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
     a process still running, or another machine, is kept (a run at work now, beside this one).
     """
     for p in sorted(Path(folder).glob(pattern)):
-        if _in_use(p.name):
+        if in_use(p.name):
             continue
         try:
             size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size

@@ -8,6 +8,7 @@ collected over all cases; if there is any, the temporary folder is removed and o
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -18,13 +19,15 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from autosr.dataset import pid_tag, remove_partials, write_json_atomic
+from autosr.dataset import in_use, pid_tag, remove_partials, write_json_atomic
 from autosr.errors import DatasetError, ImageReadError, ProblemsError
 from autosr.imageio import write_image
 from autosr.integrity import ImageInfo, compare_channels, compare_region
 from autosr.paths import DATASET_RE, dataset_name, list_datasets, raw_dir
 
 from autosr.dataset_conversion.sources import ImageSource, pick_test_cases
+
+logger = logging.getLogger(__name__)
 
 #: Single-file formats a dataset can be written in (multi-file formats would complicate atomic renames).
 WRITABLE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha")
@@ -38,6 +41,7 @@ def check_target(dataset_id: int, name: str, raw_root: Optional[Path] = None, ov
     """
     root = raw_dir(raw_root)
     target = root / dataset_name(dataset_id, name)
+    put_back_interrupted(target)
     if target.exists() and not overwrite:
         raise DatasetError(f"{target}: already exists; pass --overwrite (overwrite=True) to replace "
                            f"it, or choose another dataset id or name")
@@ -47,6 +51,18 @@ def check_target(dataset_id: int, name: str, raw_root: Optional[Path] = None, ov
         raise DatasetError(f"dataset id {int(dataset_id):03d} is already used by {', '.join(same_id)} in "
                            f"{root}; choose another id (-d), or remove that dataset first")
     return target
+
+
+def put_back_interrupted(target: Path) -> None:
+    """Put back a dataset that an interrupted ``--overwrite`` had moved aside (``.{name}.old-*``) but not replaced."""
+    if target.exists():
+        return
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if (old / target.name).is_dir() and not in_use(old.name):
+            os.replace(old / target.name, target)
+            shutil.rmtree(old, ignore_errors=True)  # now empty
+            logger.warning("%s: put back from %s, where an interrupted conversion had moved it", target, old)
+            return
 
 
 @dataclass
@@ -97,7 +113,8 @@ class DatasetWriter:
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "DatasetWriter":
         self.root.mkdir(parents=True, exist_ok=True)
-        for kind in ("partial", "old"):  # what an interrupted conversion to this target left
+        # what an interrupted conversion to this target left (a dataset it had moved aside is back: check_target)
+        for kind in ("partial", "old"):
             remove_partials(self.root, f".{self.target.name}.{kind}-*")
         # hidden (leading dot) and beside the target: invisible to dataset listings, same file system for rename
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-{pid_tag()}-", dir=self.root))

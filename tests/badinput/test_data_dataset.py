@@ -75,3 +75,18 @@ def test_preprocess_removes_partial_files_of_an_interrupted_run(autosr_folders, 
     assert not any(j.exists() for j in junk)
     assert sum("left by an interrupted run" in r.getMessage() for r in caplog.records) == 3
     assert sorted(p.name for p in ident.iterdir()) == ["case000.json", "case000.npy", "case001.json", "case001.npy"]
+
+
+def test_convert_puts_back_a_dataset_an_interrupted_overwrite_had_moved_aside(tmp_path, autosr_folders, capsys):
+    """Killed between moving the old dataset aside and moving the new one in: the next run restores it, never deletes it."""
+    raw = autosr_folders["raw"]
+    make_raw_dataset(raw, dataset_id=7, name="in", n_cases=1, shape=(4, 24, 28))
+    aside = raw / f".Dataset007_in.old-{_dead_tag()}-x1"
+    aside.mkdir()
+    (raw / "Dataset007_in").rename(aside / "Dataset007_in")
+    before = sorted(p.name for p in (aside / "Dataset007_in" / "imagesTr").iterdir())
+    write_image(phantom((4, 24, 28)), Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), LPS), tmp_path / "in" / "a.nii.gz")
+    assert convert.main(["-i", str(tmp_path / "in"), "-d", "7"]) == 1
+    err = capsys.readouterr().err
+    assert "put back from" in err and "already exists; pass --overwrite" in err
+    assert sorted(p.name for p in (raw / "Dataset007_in" / "imagesTr").iterdir()) == before and not aside.exists()
