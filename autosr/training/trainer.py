@@ -149,7 +149,8 @@ class MetaSRTrainer:
             vs.limit(slices)
         spent = runs * vs.cost()
         logger.info("validation: %d case(s), up to %d slice(s) each (val_max_slices %d), %d scale(s), %d time(s): "
-                    "%.0f%% of the run's compute (at most %.0f%%)", len(vs.slices), slices, t.val_max_slices,
+                    "%.0f%% of the run's compute (at most %.0f%%)", len(vs.slices),
+                    max((len(z) for z in vs.slices.values()), default=0), t.val_max_slices,
                     len(vs.scales), runs, 100 * spent / max(spent + train, 1), 100 * self.val_share)
         return vs
 

@@ -177,14 +177,6 @@ def _scores(images: np.ndarray, ref: np.ndarray) -> Dict[str, List[float]]:
     return {"psnr": [psnr(a, r) for a, r in pairs], "ssim": [ssim(a, r) for a, r in pairs]}
 
 
-def validate(generator: nn.Module, volumes: Mapping[str, np.ndarray], scales: Sequence[float], s_max: float,
-             degradation: DegradationPlan, max_slices: int = 16, device: torch.device | str = "cpu",
-             seed: int = 0, lowres: Optional[Mapping[str, Tuple[np.ndarray, Fraction]]] = None
-             ) -> Dict[str, Dict[str, float]]:
-    """One validation of ``generator`` (the arguments are :class:`ValidationSet`'s)."""
-    return ValidationSet(volumes, scales, s_max, degradation, max_slices, seed, lowres).run(generator, device)
-
-
 def training_step_cost(patch_size: Sequence[int], batch_size: int, scales: Sequence[float]) -> float:
     """One training step's compute in :meth:`ValidationSet.cost`'s unit: the batch's LR pixels
     (mean over the training scales) times :data:`STEP_COST`."""
@@ -231,5 +223,5 @@ def format_results(results: Mapping[str, Mapping[str, float]], step: Optional[in
     return lines
 
 
-__all__ = ["ValidationSet", "validate", "training_step_cost", "slices_within_budget", "select_slices",
+__all__ = ["ValidationSet", "training_step_cost", "slices_within_budget", "select_slices",
            "evenly_spaced", "usable_scales", "mean_psnr", "format_results", "scale_key"]
