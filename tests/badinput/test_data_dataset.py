@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 
 from autosr.commands import convert, plan
 from autosr.dataset import pid_tag
