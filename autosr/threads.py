@@ -6,10 +6,11 @@ so when any other process takes one core, the thread sharing it stalls all the o
 a small network (the ``2d_cpu`` configuration's) gains nothing from a second thread anyway.
 
 The rule here: at most the usable cores less one (left to whatever else runs, and to the
-batch-loading worker processes, each of which takes a core), and of those counts the smallest
-whose measured step time is within :data:`TOLERANCE` of the fastest (a short probe of the real
-training step). An explicit choice is always kept: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` in
-the environment, or a ``torch.set_num_threads`` call made by the caller.
+batch-loading worker processes, each of which takes a core); of the counts 1, 2, 4, … up to
+that, the smallest whose measured step time is within :data:`TOLERANCE` of the fastest (a short
+probe of the real training step, going up while doubling still gains). An explicit choice is
+always kept: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` in the environment, or a
+``torch.set_num_threads`` call made by the caller.
 
 Interop threads are left alone: eager-mode training and prediction run one operation at a
 time, so PyTorch's interop pool stays idle (it is only used by ``torch.jit.fork``).
@@ -17,6 +18,7 @@ time, so PyTorch's interop pool stays idle (it is only used by ``torch.jit.fork`
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -113,9 +115,13 @@ def choose_threads(step: Optional[Callable[[], None]] = None, workers: int = 0) 
     why = f"{usable_cores()} usable core(s), one left free{f' and {workers} for loader workers' if workers else ''}"
     if ceiling == 1 or step is None:
         return ThreadChoice(ceiling, f"{why}; set OMP_NUM_THREADS to change")
-    saved = torch.get_num_threads()
+    saved, times = torch.get_num_threads(), {}
     try:
-        times = {n: time_step(step, n) for n in candidates(ceiling)}
+        for n in candidates(ceiling):
+            best = min(times.values(), default=math.inf)
+            times[n] = time_step(step, n)
+            if times[n] > best * (1 - TOLERANCE):  # no longer pays off: more threads will not either
+                break
     finally:
         torch.set_num_threads(saved)
     n = pick(times)
