@@ -90,11 +90,12 @@ class DefaultPlanner:
             bad = [p for p in self._edits if any(p[:len(prefix)] == prefix or prefix[:len(p)] == p
                                                  for prefix, _ in problems)]
             if not bad:
-                raise PlanningError("the planner produced invalid plans: " + "; ".join(m for _, m in problems))
+                raise PlanningError(f"planner {type(self).__name__} produced invalid plans: "
+                                    + "; ".join(f"{dotted(path)} {m}" for path, m in problems))
             for p in bad:
                 logger.warning("Your edit %s = %r is no longer valid (%s); re-planned instead", dotted(p),
-                               self._edits.pop(p), "; ".join(m for prefix, m in problems if p[:len(prefix)] == prefix
-                                                              or prefix[:len(p)] == p))
+                               self._edits.pop(p), "; ".join(f"{dotted(path)} {m}" for path, m in problems
+                                                              if p[:len(path)] == path or path[:len(p)] == p))
         raise PlanningError("could not reconcile the hand edits with the data; re-plan with --clean")
 
     def _apply(self, prefix: Tuple[Any, ...], section: Any) -> Any:

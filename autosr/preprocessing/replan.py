@@ -4,7 +4,9 @@ Beside ``autosrPlans.json`` the planner keeps its untouched output, ``autosrPlan
 On re-planning, every leaf value (``configurations.2d.training.lr``, ``normalization.0.upper``,
 …; ``why`` texts excepted) that differs between the two was edited by hand; each such edit is
 carried into the fresh plans, then checked against the data, and reverted with a warning when
-it is no longer valid (:meth:`DefaultPlanner.plan` applies and checks them). Without the sidecar
+it is no longer valid (:meth:`DefaultPlanner.plan` applies and checks them). A value that is wrong
+whatever the data (type, range, unknown key) never gets here: re-planning reads the plans with
+``Plans.load(path, replanning=True)``, which refuses it naming the file and key. Without the sidecar
 (plans written by hand), every value that differs from the fresh plans counts as an edit.
 Configurations the user added are kept whole (by :func:`autosr.preprocessing.api.plan_experiment`).
 """
