@@ -229,7 +229,9 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         tr = cls(plans_obj, config, fold, [volumes[c] for c in train_cases], val_volumes, fold_folder, dev, info,
                  all_overrides, lowres=[lowres[c] for c in train_cases] if lowres is not None else None,
                  val_lowres=val_lowres)
-        if not val_only:
+        if val_only:
+            tr.validate_checkpoint(ckpt_path, ckpt)  # checks the checkpoint's identity before writing
+        else:
             tr.initialize()           # networks and VGG weights: a bad file stops the run here
             if ckpt is not None:
                 tr.resume(ckpt_path, ckpt)
@@ -244,7 +246,6 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
             _prepare_fold(fold_folder, earlier)
         D.barrier(info)
         if val_only:
-            tr.validate_checkpoint(ckpt_path, ckpt)
             return fold_folder
         if info.is_main:
             write_json_atomic({"trainer": cls.__name__, "trainer_arg": trainer, "configuration": conf_name,

@@ -253,6 +253,13 @@ def test_continuing_from_a_checkpoint_of_another_dataset_is_refused(data, capsys
     one_line(err)
 
 
+def test_validating_a_checkpoint_of_another_dataset_is_refused(data, capsys, tmp_path):
+    final = fold(data) / "checkpoint_final.pth"
+    shutil.copyfile(_foreign_checkpoint(data, tmp_path), final)
+    run_refused(train_main, ["1", "0", "-c", "2d_cpu", "--device", "cpu", "--val_only"], capsys,
+                [final, "Dataset009_Other"], watch=watched(data))
+
+
 def test_unusable_pretrained_weights_are_refused(data, capsys, tmp_path):
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
