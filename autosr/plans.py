@@ -393,10 +393,11 @@ def _normalization_problems(norm: Any, num_channels: int) -> List[Problem]:
 
 def _top_problems(raw: Mapping[str, Any]) -> List[Problem]:
     """Problems of the dataset-level sections (slicing, crop, channels, normalisation)."""
+    out: List[Problem] = [((key,), msg) for key in ("dataset_name", "plans_name") for msg in [TEXT.problem(raw[key])]
+                          if msg]
     names = raw["channel_names"]
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        return [(("channel_names",), f"must be a non-empty list of names, got {json.dumps(names)}")]
-    out: List[Problem] = []
+        return out + [(("channel_names",), f"must be a non-empty list of names, got {json.dumps(names)}")]
     mods = raw["modalities"]
     if not (isinstance(mods, list) and len(mods) == len(names) and all(isinstance(m, str) for m in mods)):
         out.append((("modalities",), f"must list one modality per channel ({len(names)}), got {json.dumps(mods)}"))
@@ -435,6 +436,9 @@ def fmt_size(values) -> str:
 def data_problems(raw: Mapping[str, Any], fingerprint: Mapping[str, Any],
                   configurations: Optional[Mapping[str, "Configuration"]] = None) -> List[Problem]:
     """Rules against the data: the channels, a slicing axis of the data's dimension, a patch within every image."""
+    if raw["dataset_name"] != fingerprint["dataset_name"]:
+        return [(("dataset_name",), f"{raw['dataset_name']!r} is not the dataset of {FINGERPRINT_NAME} beside it "
+                                    f"({fingerprint['dataset_name']!r})")]
     if list(raw["channel_names"]) != list(fingerprint["channel_names"]):
         return [(("channel_names",), f"{raw['channel_names']} differ from the dataset's {fingerprint['channel_names']} "
                                      f"({FINGERPRINT_NAME})")]

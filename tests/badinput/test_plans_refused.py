@@ -119,6 +119,7 @@ def test_every_field_has_a_rule_that_names_it():
     ("configurations.2d_cpu.patch.size", [200, 200], "exceeds the smallest image"),
     ("configurations.2d_cpu.degradation.kernel_size", 4, "an odd integer"),
     ("configurations.2d_cpu.training.val_scales", [9], "all above scales.max"),
+    ("dataset_name", "Dataset002_Other", "is not the dataset of dataset_fingerprint.json"),
 ])
 def test_training_refuses_a_bad_plans_value(data, capsys, key, value, says):
     edit_plans(plans_path(data), set_key(key, value))
