@@ -119,9 +119,6 @@ class BenchTrainer(MetaSRTrainer):
                                "cases": len(self.validation.slices), "scales": len(self.validation.scales)},
                 "plan": {"warmup_steps": t.warmup_steps, "gan_steps": t.gan_steps, "val_every": t.val_every}}
 
-    def on_train_end(self) -> None:  # nothing to save: the run was not trained
-        pass
-
 
 def timed(fn) -> List[float]:
     """Wall and process CPU seconds of ``fn()``."""
