@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class VGGWeightsError(AutoSRError):
     """A VGG19 weights file is unreadable, unsafe or not a torchvision VGG19 checkpoint."""
 
+
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
 #: torchvision's configuration "E": channels per conv, "M" = 2×2 max-pool.
@@ -160,5 +161,4 @@ class VGGFeatureExtractor(nn.Module):
 
 
 __all__ = ["VGGFeatureExtractor", "VGGWeightsError", "vgg19_features", "load_vgg19_features", "find_vgg19_weights",
-           "CONV_LAYERS",
-           "VGG19_URL", "VGG19_FILENAME"]
+           "CONV_LAYERS", "VGG19_URL", "VGG19_FILENAME"]

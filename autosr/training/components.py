@@ -49,7 +49,8 @@ def step_overrides(training: TrainingConfig, steps: Optional[int], warmup_steps:
     """Overrides for ``--steps N`` (total, warm-up proportion kept) and ``--warmup_steps N``.
 
     With ``--steps`` the learning-rate halving period is scaled by the same factor, so a short
-    run keeps the planned schedule's shape.
+    run keeps the planned schedule's shape. A warm-up longer than ``--steps`` is refused, never
+    clamped: the warm-up is part of the total.
     """
     if steps is not None and steps < 1:
         raise TrainingError(f"--steps {steps}: must be >= 1")
