@@ -1,9 +1,7 @@
 """Exceptions that reach the user: each message says which file, what is wrong and what to do."""
 from __future__ import annotations
 
-import contextlib
-import os
-from typing import Iterable, Iterator, List
+from typing import Iterable, List
 
 
 class AutoSRError(Exception):
@@ -26,17 +24,3 @@ class ProblemsError(AutoSRError):
         self.problems: List[str] = list(problems)
         super().__init__(headline + "\n" + "\n".join(f"  - {p}" for p in self.problems))
 
-
-@contextlib.contextmanager
-def writing(path: "os.PathLike[str] | str") -> Iterator[None]:
-    """Name ``path`` in an operating-system error raised while writing it.
-
-    A full disk surfaces in ``file.write`` or ``close`` as ``OSError(ENOSPC)`` with no file name; the
-    user needs to know where AutoSR was writing, so the error is re-raised with ``path`` attached.
-    """
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno is not None and exc.filename is None:
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), os.fspath(path)) from exc
-        raise

@@ -433,6 +433,20 @@ def fmt_size(values) -> str:
     return "×".join(f"{v:g}" for v in values)
 
 
+def _check_fingerprint(fingerprint: Any, path: Path) -> None:
+    """A fingerprint beside a plans file holds what the data rules read; else one line naming it."""
+    missing = [k for k in ("dataset_name", "channel_names", "ndim", "cases") if not isinstance(fingerprint, dict)
+               or k not in fingerprint]
+    if not missing and (not isinstance(fingerprint["cases"], dict) or not fingerprint["cases"]):
+        missing = ["cases"]
+    if not missing:
+        missing = sorted({f"cases.{n}.{k}" for n, c in fingerprint["cases"].items()
+                          for k in ("shape", "foreground_bbox") if not isinstance(c, dict) or k not in c})[:3]
+    if missing:
+        raise PlansError(f"{path}: not a complete dataset fingerprint (missing {', '.join(missing)}); re-create it "
+                         f"with autosr_extract_fingerprint, or re-plan with --clean")
+
+
 def data_problems(raw: Mapping[str, Any], fingerprint: Mapping[str, Any],
                   configurations: Optional[Mapping[str, "Configuration"]] = None) -> List[Problem]:
     """Rules against the data: the channels, a slicing axis of the data's dimension, a patch within every image."""
@@ -504,6 +518,8 @@ class Plans:
         fp_path = path.parent / FINGERPRINT_NAME
         fingerprint = read_json(fp_path, PlansError, "", "re-plan with --clean") \
             if not replanning and fp_path.is_file() else None
+        if fingerprint is not None:
+            _check_fingerprint(fingerprint, fp_path)
         plans = cls(raw, path, fingerprint)
         plans.validate(fingerprint, consistency=not replanning)
         return plans

@@ -9,7 +9,10 @@
 #     "externally-managed-environment"), and mixing AutoSR's packages into it would be rude anyway.
 # torch is installed only when missing, pinned to 2.13.0: an unpinned torch pulls several GB of
 # CUDA packages, and 2.13.0 is the CPU build this machine kind provides.
+# --env-only: choose (and create) the environment and print its Python, but install nothing.
 set -euo pipefail
+ENV_ONLY=0
+[ "${1:-}" = "--env-only" ] && ENV_ONLY=1
 cd "$(dirname "$0")/.."
 say() { echo "setup: $*" >&2; }
 
@@ -42,6 +45,7 @@ else
   PY=$(pwd -P)/$VENV/bin/python
 fi
 
+if [ "$ENV_ONLY" = 1 ]; then echo "$PY"; exit 0; fi
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   say "torch is missing; installing torch==2.13.0 into $PY"
   "$PY" -m pip install --quiet "torch==2.13.0" >&2

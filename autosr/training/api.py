@@ -224,8 +224,6 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                     "" if configuration else " (default: no GPU)" if conf_name == "2d_cpu" else " (default: GPU)",
                     dev, f", {info.world_size} processes" if info.enabled else "")
         logger.info("overrides: %s", json.dumps(all_overrides) if all_overrides else "none")
-        if dev.type == "cpu":
-            logger.info("CPU threads: %d (set OMP_NUM_THREADS to change)", torch.get_num_threads())
         tr = cls(plans_obj, config, fold, [volumes[c] for c in train_cases], val_volumes, fold_folder, dev, info,
                  all_overrides, lowres=[lowres[c] for c in train_cases] if lowres is not None else None,
                  val_lowres=val_lowres)

@@ -8,6 +8,7 @@ scheduler states, ``step``, ``phase``, ``rng`` (all as tensors), ``identity``, t
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import tempfile
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from autosr.dataset import named
 from autosr.training.errors import CheckpointError
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")
@@ -45,14 +47,18 @@ def save_checkpoint(state: Mapping[str, Any], path: os.PathLike | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".partial", dir=path.parent)
     try:
+        # Serialised in memory first: torch.save turns a full disk into "file write failed" with no
+        # errno, while a plain write raises the OSError (ENOSPC, EROFS…) the user needs to see.
+        buffer = io.BytesIO()
+        torch.save(dict(state), buffer)
         with os.fdopen(fd, "wb") as f:
-            torch.save(dict(state), f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise named(exc, path)
     return path
 
 

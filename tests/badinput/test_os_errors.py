@@ -153,3 +153,20 @@ def test_wrapped_library_errors_name_the_file_not_the_library_source():
     exc = RuntimeError("Exception thrown in SimpleITK ImageFileWriter_Execute: /work/itk/Modules/IO/NIFTI/src/"
                        "itkNiftiImageIO.cxx:2212:\nITK ERROR: Could not write /data/out/a.nii.gz: No space left on device")
     assert common.os_error_message(exc).startswith("/data/out/a.nii.gz: No space left on device; free space")
+
+
+def test_a_checkpoint_write_on_a_full_disk_names_the_file(tmp_path):
+    """torch.save reports a full disk as 'file write failed'; the checkpoint writer must surface the OS error."""
+    import torch
+    from autosr.training.checkpoint import save_checkpoint
+    folder = tmp_path / "full"
+    if not _mount(folder, "64k", readonly=False):
+        pytest.skip("mounting a tmpfs is not allowed here (the other tests inject the same error)")
+    try:
+        with pytest.raises(OSError) as exc:
+            save_checkpoint({"w": torch.zeros(200_000)}, folder / "checkpoint_latest.pth")
+        assert exc.value.errno == errno.ENOSPC
+        assert common.os_error_message(exc.value).startswith(str(folder / "checkpoint_latest.pth") + ": No space")
+        assert list(folder.iterdir()) == []  # no partial file left
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

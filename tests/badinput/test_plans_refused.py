@@ -273,3 +273,20 @@ def test_unusable_pretrained_weights_are_refused(data, capsys, tmp_path):
         err = run_refused(train_main, train_argv("--overwrite", "--pretrained_weights", path), capsys, [path, says],
                           watch=watched(data))
         one_line(err)
+
+
+def test_an_incomplete_fingerprint_beside_the_plans_is_named(tmp_path, capsys):
+    """A truncated dataset_fingerprint.json in a model folder: one line naming it, not a KeyError."""
+    from autosr.commands.predict import main as predict_main
+    from tests.inference.helpers import make_model_folder
+    from tests.synthetic import phantom
+    from autosr.imageio import Geometry, write_image
+    model = make_model_folder(tmp_path / "results")
+    (model / "dataset_fingerprint.json").write_text('{"channel_names": ["T2"]}', encoding="utf-8")
+    scan = tmp_path / "in" / "x_0000.nii.gz"
+    write_image(phantom((3, 20, 24)), Geometry((1.0, 1.0, 3.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1)), scan)
+    err = run_refused(predict_main, ["-i", str(scan), "-o", str(tmp_path / "out"), "-s", "2", "-m", str(model),
+                                     "--device", "cpu", "--disable_progress_bar"], capsys,
+                      culprits=[str(model / "dataset_fingerprint.json"), "missing dataset_name"],
+                      watch=[scan.parent, model])
+    assert not (tmp_path / "out").exists(), err

@@ -117,7 +117,7 @@ def _fingerprint(model, lo, hi, lo_min):
     ch = {"mean": (lo + hi) / 2, "std": 1.0, "min": lo_min, "max": hi, "percentile_00_5": lo, "percentile_99_5": hi}
     plans = json.loads((model / "plans.json").read_text())
     case = {"shape": [30, 200, 200], "foreground_bbox": [[0, 30], [10, 190], [10, 190]]}
-    fp = {"channel_names": plans["channel_names"], "ndim": 3, "paired": False, "cases": {"c0": case},
+    fp = {"dataset_name": plans["dataset_name"], "channel_names": plans["channel_names"], "ndim": 3, "paired": False, "cases": {"c0": case},
           "intensity": [ch]}
     (model / "dataset_fingerprint.json").write_text(json.dumps(fp), encoding="utf-8")
 
