@@ -14,7 +14,7 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from autosr.demo_data import ATTRIBUTION, fetch_template, write_slab_cases
 from autosr.errors import AutoSRError

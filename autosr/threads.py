@@ -1,16 +1,25 @@
-"""How many CPU threads PyTorch gets: as many as pay for themselves, never every core.
+"""How many CPU threads PyTorch gets: the cores other processes leave free, and no more than pay off.
 
 PyTorch starts one intra-op thread per core. Every operation then waits for its slowest thread,
-so when any other process takes one core, the thread sharing it stalls all the others: on a
-2-core machine one busy neighbour made training 2.8× slower with 2 threads, 1.1× with 1. And
-a small network (the ``2d_cpu`` configuration's) gains nothing from a second thread anyway.
+so when another process takes one core, the thread sharing it stalls all the others: on a 2-core
+machine one busy neighbour made training 3.7× slower with 2 threads, 1.0× with 1 — while alone,
+2 threads were 17 % faster than 1. So the count follows the load that is actually there:
 
-The rule here: at most the usable cores less one (left to whatever else runs, and to the
-batch-loading worker processes, each of which takes a core); of the counts 1, 2, 4, … up to
-that, the smallest whose measured step time is within :data:`TOLERANCE` of the fastest (a short
-probe of the real training step, going up while doubling still gains). An explicit choice is
-always kept: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` in the environment, or a
-``torch.set_num_threads`` call made by the caller.
+* **others**: the cores other processes use, measured over a window as the busy time of the
+  cores this process may run on (``/proc/stat``) less this process's own CPU time, per wall
+  second (:class:`LoadMeter`). Loader worker processes count as others: they take cores too.
+* **threads** = the cores less ``ceil(others − MARGIN)``, between 1 and a cap; at start-up after
+  :data:`FIRST_WINDOW` s of watching, then re-decided every :data:`CHECK_EVERY` s of training
+  (:meth:`ThreadGovernor.check`, once per step) from the load during the steps themselves, with
+  :data:`HYSTERESIS` so that it does not flap (:func:`decide`).
+* **cap**: small networks do not scale to many cores. A short probe of the real training step
+  times 1, 2, 4, … threads up to the free cores (going up while doubling still gains); when a
+  larger count did not pay (within :data:`TOLERANCE` of the fastest), the fewest that did is the
+  cap, otherwise the usable cores are.
+
+Fixed counts: an explicit choice is always kept (``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` in
+the environment, or a ``torch.set_num_threads`` call made by the caller); deterministic runs and
+machines without ``/proc/stat`` take the usable cores less one, decided by the machine alone.
 
 Interop threads are left alone: eager-mode training and prediction run one operation at a
 time, so PyTorch's interop pool stays idle (it is only used by ``torch.jit.fork``).
@@ -21,8 +30,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -36,18 +44,14 @@ TOLERANCE = 0.10
 #: Timed calls of the probe step per candidate count (after one warm-up call); the fastest counts.
 PROBE_REPEATS = 3
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Load of other processes (cores) ignored as noise: a core is given up above ``k + MARGIN`` …
+MARGIN = 0.3
+#: … and taken back only below ``k + MARGIN − HYSTERESIS``.
+HYSTERESIS = 0.2
+#: Seconds of watching the machine before the first choice, and between re-decisions while training.
+FIRST_WINDOW, CHECK_EVERY = 0.4, 3.0
 
 _chosen: Optional[int] = None  # the count this module set last (not a user's setting)
-
-
-@dataclass(frozen=True)
-class ThreadChoice:
-    threads: int
-    reason: str
-    by_user: bool = False
-
-    def describe(self) -> str:
-        return f"CPU threads: {self.threads} ({self.reason})"
 
 
 def explicit_setting() -> Optional[str]:
@@ -61,16 +65,64 @@ def explicit_setting() -> Optional[str]:
     return None
 
 
+def cpus() -> List[int]:
+    """The CPUs (logical) this process may run on: its affinity, e.g. a container's or ``taskset``'s."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def usable_cores() -> int:
-    """Cores this process may run on (CPU affinity, e.g. a container or ``taskset``), at most
-    PyTorch's default (physical cores: hyper-threads add little to convolutions)."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(available, TORCH_DEFAULT))
+    """Most threads worth running: the CPUs this process may use, at most PyTorch's default
+    (physical cores: hyper-threads add little to convolutions)."""
+    return max(1, min(len(cpus()), TORCH_DEFAULT))
 
 
-def thread_ceiling(workers: int = 0) -> int:
-    """Most threads worth trying: usable cores less one left free, less one per loader worker."""
-    return max(1, usable_cores() - 1 - max(0, int(workers)))
+def busy_seconds(stat: str, which: Sequence[int]) -> float:
+    """CPU seconds the CPUs ``which`` have spent busy since boot, from ``/proc/stat``'s text:
+    every column of their ``cpuN`` lines but idle and iowait (steal counts: a core the hypervisor
+    gives another machine is no more ours than one another process takes)."""
+    wanted, ticks = {f"cpu{i}" for i in which}, 0
+    for line in stat.splitlines():
+        name, *columns = line.split()
+        if name in wanted:
+            values = [int(c) for c in columns[:8]]
+            ticks += sum(values) - values[3] - values[4]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def read_proc_stat() -> str:
+    with open("/proc/stat", encoding="ascii") as f:
+        return f.read()
+
+
+class LoadMeter:
+    """Cores used by other processes between two readings (see the module docstring)."""
+
+    def __init__(self, read_stat: Callable[[], str] = read_proc_stat,
+                 clocks: Callable[[], Tuple[float, float]] = lambda: (time.perf_counter(), time.process_time()),
+                 which: Optional[Sequence[int]] = None) -> None:
+        self.read_stat, self.clocks, self.which = read_stat, clocks, list(which if which is not None else cpus())
+        self.last = self.reading()  # raises OSError where there is no /proc/stat
+
+    def reading(self) -> Tuple[float, float, float]:
+        """(wall, busy CPU seconds of the machine's cores, this process's CPU seconds)."""
+        busy = busy_seconds(self.read_stat(), self.which)
+        wall, own = self.clocks()
+        return wall, busy, own
+
+    def others(self) -> float:
+        """Cores other processes used on average since the last call (or creation)."""
+        (wall0, busy0, own0), self.last = self.last, self.reading()
+        wall, busy, own = (now - then for now, then in zip(self.last, (wall0, busy0, own0)))
+        return max(0.0, (busy - own) / wall) if wall > 0 else 0.0
+
+
+def decide(current: int, others: float, cores: int, cap: int) -> int:
+    """Threads for ``others`` cores of load on ``cores`` CPUs: give up a core as soon as the load
+    exceeds what the free ones take (plus :data:`MARGIN`), take one back only when it is clearly free."""
+    keep = cores - math.ceil(others - MARGIN)
+    take = cores - math.ceil(others - MARGIN + HYSTERESIS)
+    n = keep if current > keep else take if current < take else current
+    return max(1, min(n, cap))
 
 
 def candidates(ceiling: int) -> List[int]:
@@ -99,25 +151,12 @@ def pick(times: Dict[int, float], tolerance: float = TOLERANCE) -> int:
     return min(n for n, t in times.items() if t <= fastest * (1 + tolerance))
 
 
-def choose_threads(step: Optional[Callable[[], None]] = None, workers: int = 0) -> ThreadChoice:
-    """Decide the intra-op thread count (nothing is changed; see :func:`apply`).
-
-    Args:
-        step: one representative unit of work (a training step on a synthetic batch) to time at
-            each candidate count; without it (or in deterministic runs, whose callers pass none,
-            so the count depends on the machine only) the ceiling is taken.
-        workers: loader worker processes running beside this one.
-    """
-    explicit = explicit_setting()
-    if explicit:
-        return ThreadChoice(torch.get_num_threads(), f"set by the user: {explicit}", by_user=True)
-    ceiling = thread_ceiling(workers)
-    why = f"{usable_cores()} usable core(s), one left free{f' and {workers} for loader workers' if workers else ''}"
-    if ceiling == 1 or step is None:
-        return ThreadChoice(ceiling, f"{why}; set OMP_NUM_THREADS to change")
+def probe_cap(step: Callable[[], None], limit: int) -> Tuple[int, str]:
+    """The cap from timing ``step`` at 1, 2, 4, … up to ``limit`` threads, and what was measured.
+    Only a count that did not pay sets a cap below the usable cores."""
     saved, times = torch.get_num_threads(), {}
     try:
-        for n in candidates(ceiling):
+        for n in candidates(limit):
             best = min(times.values(), default=math.inf)
             times[n] = time_step(step, n)
             if times[n] > best * (1 - TOLERANCE):  # no longer pays off: more threads will not either
@@ -126,18 +165,84 @@ def choose_threads(step: Optional[Callable[[], None]] = None, workers: int = 0) 
         torch.set_num_threads(saved)
     n = pick(times)
     measured = ", ".join(f"{k}: {1000 * t:.0f} ms" for k, t in times.items())
-    return ThreadChoice(n, f"{why}; probe step {measured}; fewest within {TOLERANCE:.0%} of the fastest; "
-                           f"set OMP_NUM_THREADS to change")
+    return (n if n < max(times) else usable_cores()), f"probe step {measured}"
 
 
-def apply(choice: ThreadChoice) -> None:
-    """Set the chosen count and log it with its reason."""
+def _set(n: int) -> None:
     global _chosen
-    if not choice.by_user:
-        _chosen = choice.threads
-    torch.set_num_threads(choice.threads)
-    logger.info(choice.describe())
+    _chosen = n
+    torch.set_num_threads(n)
 
 
-__all__ = ["ThreadChoice", "choose_threads", "apply", "explicit_setting", "usable_cores", "thread_ceiling",
-           "candidates", "pick", "time_step"]
+class ThreadGovernor:
+    """The thread count in force; :meth:`check` (call it once per training step) re-decides it
+    from the other processes' load when a :class:`LoadMeter` is given, else the count is fixed."""
+
+    def __init__(self, threads: int, reason: str, cap: int = 1, meter: Optional[LoadMeter] = None,
+                 by_user: bool = False) -> None:
+        self.threads, self.reason, self.cap, self.meter, self.by_user = threads, reason, cap, meter, by_user
+        self.due = time.perf_counter() + CHECK_EVERY
+
+    @property
+    def adaptive(self) -> bool:
+        return self.meter is not None
+
+    def describe(self) -> str:
+        return f"CPU threads: {self.threads} ({self.reason})"
+
+    def check(self) -> None:
+        """Every :data:`CHECK_EVERY` s: measure the others' load since the last check, and change
+        the count when :func:`decide` says so (logged once per change)."""
+        if self.meter is None or time.perf_counter() < self.due:
+            return
+        self.due = time.perf_counter() + CHECK_EVERY
+        others = self.meter.others()
+        n = decide(self.threads, others, len(self.meter.which), self.cap)
+        if n != self.threads:
+            logger.info("CPU threads: %d → %d (other processes now use %.1f core(s))", self.threads, n, others)
+            self.threads = n
+            _set(n)
+
+
+def govern(step: Optional[Callable[[], None]] = None, adaptive: bool = True,
+           meter_factory: Callable[[], LoadMeter] = LoadMeter) -> ThreadGovernor:
+    """Choose the count (set and logged) and return the governor that keeps it up to date.
+
+    Args:
+        step: one representative unit of work (a training step on a synthetic batch) for the
+            probe that caps the count; without it the usable cores are the cap.
+        adaptive: follow the load (training); False: the usable cores less one, decided by the
+            machine alone (deterministic runs, whose results may depend on the count).
+    """
+    explicit = explicit_setting()
+    if explicit:
+        governor = ThreadGovernor(torch.get_num_threads(), f"set by the user: {explicit}", by_user=True)
+        logger.info(governor.describe())
+        return governor
+    cores, meter, why = usable_cores(), None, "deterministic run"
+    if adaptive:
+        try:
+            meter = meter_factory()
+        except OSError:  # no /proc/stat (not Linux)
+            why = "no /proc/stat to watch the load"
+    if meter is None:
+        limit, why = max(1, cores - 1), f"{cores} usable core(s), one left free ({why})"
+    else:
+        time.sleep(FIRST_WINDOW)
+        others = meter.others()
+        limit = decide(cores, others, len(meter.which), cores)
+        why = f"other processes use {others:.1f} of {len(meter.which)} core(s)"
+    cap, measured = probe_cap(step, limit) if step is not None and limit > 1 else (cores, "")
+    threads = min(limit, cap)
+    why += f"; {measured}, at most {cap}" if measured else ""
+    why += "; following the load" if meter else ""
+    governor = ThreadGovernor(threads, f"{why}; set OMP_NUM_THREADS to fix", cap=cap, meter=meter)
+    if meter is not None:
+        meter.others()  # the next window starts now: not across the probe
+    _set(threads)
+    logger.info(governor.describe())
+    return governor
+
+
+__all__ = ["ThreadGovernor", "LoadMeter", "govern", "decide", "busy_seconds", "explicit_setting", "usable_cores",
+           "candidates", "pick", "probe_cap", "time_step"]

@@ -8,9 +8,11 @@ configuration is set up by ``autosr_train``'s own code path (thread choice and v
 included) with a trainer that measures instead of training the whole run:
 
 * **throughput**: L1 training steps/s (data loading in-process, as planned) with PyTorch's default
-  thread count and with AutoSR's choice, each alone and beside one CPU-bound competitor process
-  (a Python busy loop), interleaved ``--repeats`` times so that drifting load hits all alike; the
-  median of each, and ``slowdown`` = alone / busy throughput (target ≤ 1.3);
+  thread count and with AutoSR's governor following the load (as in training: checked after every
+  step), each alone and beside one CPU-bound competitor process (a Python busy loop), interleaved
+  ``--repeats`` times so that drifting load hits all alike; the median of each, and ``slowdown`` =
+  alone / busy throughput (target ≤ 1.3). The governor's steps are timed after it has had
+  ``2.5 × CHECK_EVERY`` seconds to react to the change of load (its reaction time is printed);
 * **validation share of the whole default run**, extrapolated from measured parts: one planned
   run = ``warmup_steps`` L1 steps + ``gan_steps`` GAN steps (both timed here over a few steps) + a
   validation every ``val_every`` steps and at the end. *Before* is every validation as it was
@@ -23,6 +25,7 @@ minutes. On a shared machine the figures are noisy: compare the side-by-side rat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -75,29 +78,36 @@ def write_dataset(raw: Path, cases: int, slices: int, size: int) -> None:
 class BenchTrainer(MetaSRTrainer):
     """Measures throughput and validation cost on the real set-up; ``BENCH`` holds the options."""
 
-    BENCH = {"steps": 40, "repeats": 2, "gan_steps": 10}
+    BENCH = {"steps": 40, "repeats": 2, "gan_steps": 10, "settle": 2.5 * threads.CHECK_EVERY}
 
     def run_training(self) -> None:
-        b, out = self.BENCH, {}
+        b, out, governor = self.BENCH, {}, self.threads
         batches = iter(self.loader)
         step = lambda: self.train_step(next(batches))  # noqa: E731
         for _ in range(5):
             step()
-        policies = {"torch default": threads.TORCH_DEFAULT, "autosr": torch.get_num_threads()}
-        out["threads"] = {"choice": self.threads.describe() if self.threads else "not on CPU",
-                          "policies": policies}
-        speeds: Dict[str, Dict[str, List[float]]] = {p: {"alone": [], "busy": []} for p in policies}
+        out["threads"] = {"choice": governor.describe() if governor else "not on CPU",
+                          "default": threads.TORCH_DEFAULT, "settled": {"alone": [], "busy": []},
+                          "reaction_s": {"alone": [], "busy": []}}
+        speeds: Dict[str, Dict[str, List[float]]] = {p: {"alone": [], "busy": []} for p in ("torch default", "autosr")}
         l1_cpu = []
         for _ in range(b["repeats"]):
-            for name, n in policies.items():
-                torch.set_num_threads(n)
-                rate, cpu = steps_per_second(step, b["steps"])
-                speeds[name]["alone"].append(rate)
-                if name == "autosr":
-                    l1_cpu.append(cpu)
-                with busy_process():
-                    speeds[name]["busy"].append(steps_per_second(step, b["steps"])[0])
-        torch.set_num_threads(policies["autosr"])
+            for name in speeds:
+                for load in ("alone", "busy"):
+                    with busy_process() if load == "busy" else contextlib.nullcontext():
+                        if name == "torch default":
+                            torch.set_num_threads(threads.TORCH_DEFAULT)
+                            rate, cpu = steps_per_second(step, b["steps"])
+                        else:  # the governor follows the load, as in run_training
+                            torch.set_num_threads(governor.threads)
+                            governed = lambda: (step(), governor.check())  # noqa: E731
+                            out["threads"]["reaction_s"][load].append(settle(governed, governor, b["settle"]))
+                            rate, cpu = steps_per_second(governed, b["steps"])
+                            out["threads"]["settled"][load].append(governor.threads)
+                            if load == "alone":
+                                l1_cpu.append(cpu)
+                    speeds[name][load].append(rate)
+        torch.set_num_threads(governor.threads)
         out["throughput"] = {p: {k: statistics.median(v) for k, v in s.items()} for p, s in speeds.items()}
         out["l1_step"] = [1 / out["throughput"]["autosr"]["alone"], statistics.median(l1_cpu)]
         out.update(self.measure_validation())
@@ -125,6 +135,16 @@ def timed(fn) -> List[float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return [time.perf_counter() - wall, time.process_time() - cpu]
+
+
+def settle(step, governor: threads.ThreadGovernor, seconds: float) -> float:
+    """Run ``step`` for ``seconds``; the seconds until the governor's last change of count (0: none)."""
+    start, changed, count = time.perf_counter(), 0.0, governor.threads
+    while time.perf_counter() - start < seconds:
+        step()
+        if governor.threads != count:
+            count, changed = governor.threads, time.perf_counter() - start
+    return changed
 
 
 def steps_per_second(step, n: int, seconds: float = 15.0) -> List[float]:
@@ -164,10 +184,16 @@ def whole_run(r: Dict[str, object], clock: int) -> Dict[str, float]:
 
 def report(r: Dict[str, object]) -> None:
     print(f"\n{r['threads']['choice']}")
-    print(f"\n{'threads':<20} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}")
-    for name, n in r["threads"]["policies"].items():
+    t = r["threads"]
+    print(f"\n{'threads':<24} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}")
+    for name, label in (("torch default", f"torch default ({t['default']})"),
+                        ("autosr", f"autosr ({'/'.join(map(str, t['settled']['alone']))} | "
+                                   f"{'/'.join(map(str, t['settled']['busy']))})")):
         s = r["throughput"][name]
-        print(f"{name + f' ({n})':<20} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×")
+        print(f"{label:<24} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×")
+    print("autosr: thread counts the governor settled on alone | busy (each repeat); it changed the count "
+          + ", ".join(f"{load} after {'/'.join(f'{x:.1f}' for x in v)} s" for load, v in t["reaction_s"].items())
+          + " (0: no change)")
     v, p = r["validation"], r["plan"]
     print(f"\nplanned run: {p['warmup_steps']} L1 + {p['gan_steps']} GAN steps, validation every {p['val_every']} "
           f"and at the end ({whole_run(r, 0)['validations']}×) on {v['cases']} case(s) at {v['scales']} scale(s); "

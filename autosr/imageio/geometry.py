@@ -8,8 +8,7 @@ columns are the axis directions (LPS physical space, as ITK/DICOM). Use
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np

@@ -66,15 +66,8 @@ def read_header(path: str) -> sitk.ImageFileReader:
     Refuses, before any voxel is allocated: unreadable headers, 4D and vector images, a NIfTI
     without spacing, and a header claiming more voxel bytes than the file can hold.
     """
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        # Analyze (.img/.hdr, e.g. OASIS) makes ITK print a deprecation warning on every read
-        with quiet_itk():
-            reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ImageReadError(f"{path}: cannot be read as an image ({_last_line(exc)}); "
-                             f"check that the file is complete and in a supported format") from None
+    reader = _header_reader(path, "cannot be read as an image ({}); check that the file is complete and in a "
+                                  "supported format")
     dim, size = reader.GetDimension(), tuple(reader.GetSize())
     if dim not in (2, 3):
         raise ImageReadError(f"{path}: image has {dim} dimensions (size {size}); AutoSR takes 2D or 3D images "
@@ -85,6 +78,19 @@ def read_header(path: str) -> sitk.ImageFileReader:
     if file_ending(path) in _NIFTI_FAMILY:
         check_nifti_spacing(path)
     check_complete(path, reader)
+    return reader
+
+
+def _header_reader(path: str, problem: str) -> sitk.ImageFileReader:
+    """An ITK reader that has read ``path``'s header; ``problem`` (with ``{}`` for ITK's reason) if it cannot."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        # Analyze (.img/.hdr, e.g. OASIS) makes ITK print a deprecation warning on every read
+        with quiet_itk():
+            reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(f"{path}: " + problem.format(_last_line(exc))) from None
     return reader
 
 
@@ -398,14 +404,7 @@ SLICE_STEP_RTOL = 0.01
 
 def _slice_header(path: str) -> Tuple[Tuple[int, ...], np.ndarray | None, np.ndarray | None]:
     """``(rows × columns, ImagePositionPatient, ImageOrientationPatient)`` of one DICOM file (None when absent)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        with quiet_itk():
-            reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ImageReadError(f"{path}: not a readable DICOM image ({_last_line(exc)}); move it out of the "
-                             f"series folder or replace it") from None
+    reader = _header_reader(path, "not a readable DICOM image ({}); move it out of the series folder or replace it")
 
     def vector(key: str, n: int) -> np.ndarray | None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
 
-from autosr.plans import Path_, dotted
+from autosr.plans import Path_
 
 
 def leaves(node: Any, prefix: Path_ = ()) -> Dict[Path_, Any]:

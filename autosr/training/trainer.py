@@ -7,8 +7,9 @@ steps, one schedule through both phases for the generator (as the MIASSR referen
 the critic's starts with the GAN phase. Steps whose loss is above ``loss_discard_threshold`` (or
 not finite) are discarded (paper: 1e8).
 
-On CPU the trainer picks its thread count (:mod:`autosr.threads`), and validation is sized to
-stay within ``val_share`` of the run's compute (:mod:`autosr.training.validation`).
+On CPU the trainer sets its thread count by the other processes' load (:mod:`autosr.threads`),
+and validation is sized to stay within ``val_share`` of the run's compute
+(:mod:`autosr.training.validation`).
 
 Subclass and override a hook (``on_train_start``, ``on_step_end``, ``on_validation_end``,
 ``on_train_end``) or a step method, then train with ``-tr my_module:MyTrainer``.
@@ -67,7 +68,7 @@ class MetaSRTrainer:
         self.step, self.gan_started, self.best_psnr = 0, False, -math.inf
         self.last_validation: Dict[str, Dict[str, float]] = {}
         self.validation: Optional[ValidationSet] = None  # made by initialize (rank 0)
-        self.threads: Optional[threads.ThreadChoice] = None  # chosen by initialize on CPU
+        self.threads: Optional[threads.ThreadGovernor] = None  # the CPU thread count (initialize, on CPU)
         self.seconds = {"run": 0.0, "validation": 0.0}  # wall time of this process's run so far
         self.history = ProgressHistory(log_every=max(1, min(50, self.total_steps // 20 or 1)))
         self.stop_requested = False
@@ -111,12 +112,12 @@ class MetaSRTrainer:
             self.validation = self.make_validation_set()
 
     def choose_threads(self, probe: bool) -> None:
-        """On CPU (one process): as many threads as pay off (:mod:`autosr.threads`); ``probe``
-        times a training step at each candidate count. Deterministic runs do not probe, so
-        their count depends on the machine only. Under torchrun the per-process share stays."""
+        """On CPU (one process): the cores other processes leave free, following their load while
+        training (:mod:`autosr.threads`); ``probe`` times a training step to cap the count.
+        Deterministic runs keep a count decided by the machine alone (results may depend on it).
+        Under torchrun the per-process share stays."""
         if self.device.type == "cpu" and not self.dist.enabled:
-            self.threads = threads.choose_threads(self.probe_step() if probe else None, self.num_workers)
-            threads.apply(self.threads)
+            self.threads = threads.govern(self.probe_step() if probe else None, adaptive=not self.t.deterministic)
 
     def probe_step(self) -> Callable[[], None]:
         """The forward and backward of an L1 step on a synthetic batch at a middle training scale;
@@ -218,6 +219,8 @@ class MetaSRTrainer:
                     self.start_gan_phase()
                 losses = self.train_step(next(batches))
                 self.step += 1
+                if self.threads is not None:
+                    self.threads.check()  # re-decides the CPU thread count every few seconds
                 self.sched_g.step()
                 if self.gan_started:
                     self.sched_c.step()

@@ -7,7 +7,6 @@ path of every command is still exercised.
 from __future__ import annotations
 
 import errno
-import json
 import subprocess
 import uuid
 from pathlib import Path

@@ -18,17 +18,9 @@ from autosr.dataset import pid_tag
 from tests.badinput.util import run_refused, tree_digest
 from tests.imageio.dicom_util import write_dicom_series
 from tests.inference.helpers import make_model_folder
-from tests.synthetic import make_raw_dataset, phantom
+from tests.synthetic import phantom
 
 
-@pytest.fixture
-def model(autosr_folders):
-    return make_model_folder(autosr_folders["results"])
-
-
-@pytest.fixture
-def scans(tmp_path):
-    return make_raw_dataset(tmp_path / "raw", n_cases=2, shape=(3, 20, 24)) / "imagesTr"
 
 
 @pytest.fixture

@@ -6,18 +6,8 @@ import pytest
 from autosr.commands.predict import main
 from autosr.imageio import read_image
 from tests.badinput.util import run_refused, tree_digest
-from tests.inference.helpers import make_model_folder
-from tests.synthetic import make_raw_dataset
 
 
-@pytest.fixture
-def model(autosr_folders):
-    return make_model_folder(autosr_folders["results"])
-
-
-@pytest.fixture
-def scans(tmp_path):
-    return make_raw_dataset(tmp_path / "raw", n_cases=2, shape=(3, 20, 24)) / "imagesTr"
 
 
 def _argv(inp, out, model, *extra):
