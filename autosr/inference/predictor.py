@@ -238,9 +238,9 @@ class Predictor:
         return out
 
     def prepare(self, case: np.ndarray, scale: ScaleLike, geometry: Optional[Geometry] = None,
-                source: str = "scan") -> PreparedCase:
+                source: str = "scan", warn: bool = True) -> PreparedCase:
         """Check the channel count and refined size, crop and normalise ``case`` ``(C, *spatial)``, and
-        warn when its intensities lie far from the training data's (``source`` names it)."""
+        (``warn``) warn when its intensities lie far from the training data's (``source`` names it)."""
         if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
             raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
                                      f"({self.plans.num_channels}, [z,] y, x) with channels "
@@ -253,7 +253,8 @@ class Predictor:
                              f"above {MAX_NIFTI_DIM} per axis; give a smaller scale (-s or --target_spacing)")
         spacing = geometry.array_spacing if geometry is not None else None
         prep = prepare_case(case, self.plans, f, array_spacing=spacing)
-        self._check_intensities(prep, source)
+        if warn:
+            self._check_intensities(prep, source)
         return prep
 
     def _check_intensities(self, prep: PreparedCase, source: str) -> None:

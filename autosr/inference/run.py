@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 from autosr.errors import AutoSRError
 from autosr.imageio import DicomSeriesReader, Geometry, read_case
@@ -112,11 +113,18 @@ def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_
                     "(use --overwrite to redo them)", skipped, output_folder)
     if num_parts > 1:
         logger.info("part %d of %d: %d of %d scan(s)", part_id, num_parts, len(mine), len(cases))
+    # A bad scan among many is refused before any output is written (a single one is checked as it loads);
+    # reading each input twice costs little beside the network (0.5 s against 13 s for a 64×256×256 scan, 2d_cpu).
+    checked = len(todo) > 1
+    if checked:
+        for case in tqdm(todo, desc="checking inputs", unit="scan", disable=not predictor.progress, leave=False):
+            _load(predictor, fixed, target_spacing, case)
     remove_stale_partials(output_folder)
     created = _missing_folders(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
+    load = functools.partial(_load, predictor, fixed, target_spacing, quiet=checked)
     try:
-        return _run(predictor, todo, output_folder, wanted, fixed, target_spacing, keep_dtype, num_workers, skipped)
+        return _run(predictor, todo, output_folder, wanted, load, keep_dtype, num_workers, skipped)
     except BaseException:
         _remove_empty(created)  # a failed run leaves no empty folder behind that it made
         raise
@@ -165,21 +173,27 @@ def _remove_empty(folders: Sequence[Path]) -> None:
             return  # not empty (something was written) or already gone: keep it and its parents
 
 
-def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
-         wanted: Dict[str, Optional[Dict[str, Any]]], fixed: Optional[Fraction], target_spacing: Optional[float],
-         keep_dtype: bool, num_workers: int, skipped: int) -> Dict[str, float]:
-    """Read, predict and write ``todo`` (the second half of :func:`predict_files`)."""
-    def load(case: CaseInput) -> _Loaded:
-        arrays, geometry = read_input(case)
-        if fixed is not None:
-            s = fixed
-        else:
-            axes = in_plane_axes(arrays.ndim - 1, predictor.plans.slicing_axis)
-            s = predictor.check_scale(scale_for_spacing(geometry, axes, float(target_spacing), str(case.sources[0])))
+def _load(predictor: "Predictor", fixed: Optional[Fraction], target_spacing: Optional[float], case: CaseInput,
+          quiet: bool = False) -> _Loaded:
+    """Read a case (every image check of the reader), find its scale and crop and normalise it; ``quiet``:
+    without the log lines and warnings (said already when the inputs were checked)."""
+    arrays, geometry = read_input(case)
+    if fixed is not None:
+        s = fixed
+    else:
+        axes = in_plane_axes(arrays.ndim - 1, predictor.plans.slicing_axis)
+        s = predictor.check_scale(scale_for_spacing(geometry, axes, float(target_spacing), str(case.sources[0])))
+        if not quiet:
             logger.info("%s: scale %s (%.6g) gives %.6g mm in-plane", case.name, s, float(s),
                         geometry.array_spacing[axes[0]] / float(s))
-        return _Loaded(predictor.prepare(arrays, s, geometry, str(case.sources[0])), geometry, s, arrays.dtype)
+    return _Loaded(predictor.prepare(arrays, s, geometry, str(case.sources[0]), warn=not quiet), geometry, s,
+                   arrays.dtype)
 
+
+def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
+         wanted: Dict[str, Optional[Dict[str, Any]]], load: Callable[[CaseInput], _Loaded], keep_dtype: bool,
+         num_workers: int, skipped: int) -> Dict[str, float]:
+    """Read, predict and write ``todo`` (the second half of :func:`predict_files`)."""
     start, n_slices, n_voxels, n_scans = time.perf_counter(), 0, 0, 0
     with IOPipeline(num_workers) as io:
         for case, item in io.prefetch(load, todo):

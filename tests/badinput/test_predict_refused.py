@@ -90,9 +90,9 @@ def test_failed_prediction_leaves_no_empty_output_folder(model, scans, tmp_path,
     out = tmp_path / "a" / "b"
     run_refused(main, _argv(scans, out, model, "-s", "2"), capsys, culprits=["case001_0000.nii.gz"],
                 watch=[scans])
-    # case000 was predicted before case001 failed: that output stays, the folder with it
-    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["case000_0000.nii.gz"]
-    (scans / "case000_0000.nii.gz").unlink()
+    # every input is checked before the first output is written: nothing at all, not even the folder
+    assert not (tmp_path / "a").exists()
+    (scans / "case000_0000.nii.gz").unlink()  # a single scan fails as it loads: its empty folders go too
     out2 = tmp_path / "c" / "d"
     run_refused(main, _argv(scans, out2, model, "-s", "2"), capsys, culprits=["case001_0000.nii.gz"], watch=[scans])
     assert not (tmp_path / "c").exists()
@@ -106,3 +106,22 @@ def test_model_folder_that_is_a_file_and_unknown_device(model, scans, tmp_path, 
     for device in ("tpu", "cuda:abc", "cuda:99"):
         run_refused(main, _argv(scans, out, model, "-s", "2", "--device", device), capsys,
                     culprits=[f"--device {device}"], watch=[scans, out])
+
+
+def test_a_bad_scan_among_many_is_refused_before_any_output(model, tmp_path, capsys):
+    """NaN voxels in the last of three scans: refused naming it, and the first two are not written either."""
+    import numpy as np
+    from autosr.imageio import Geometry, write_image
+    from tests.synthetic import phantom
+    inp = tmp_path / "scans"
+    geom = Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    for i in range(3):
+        arr = phantom((3, 20, 24), seed=i).astype(np.float32)
+        if i == 2:
+            arr[1, 5, 5] = np.nan
+        write_image(arr, geom, inp / f"case{i}_0000.nii.gz")
+    out = tmp_path / "out"
+    out.mkdir()
+    run_refused(main, _argv(inp, out, model, "-s", "2"), capsys, culprits=["case2_0000.nii.gz", "NaN"],
+                watch=[inp, out])
+    assert list(out.iterdir()) == []
