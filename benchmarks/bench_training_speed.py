@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -100,6 +100,8 @@ class BenchTrainer(MetaSRTrainer):
                             rate, cpu = steps_per_second(step, b["steps"])
                         else:  # the governor follows the load, as in run_training
                             torch.set_num_threads(governor.threads)
+                            governor.meter.others()  # its window starts now, not in the fixed-count runs before
+                            governor.due = time.perf_counter() + threads.CHECK_EVERY
                             governed = lambda: (step(), governor.check())  # noqa: E731
                             out["threads"]["reaction_s"][load].append(settle(governed, governor, b["settle"]))
                             rate, cpu = steps_per_second(governed, b["steps"])
@@ -137,9 +139,9 @@ def timed(fn) -> List[float]:
     return [time.perf_counter() - wall, time.process_time() - cpu]
 
 
-def settle(step, governor: threads.ThreadGovernor, seconds: float) -> float:
-    """Run ``step`` for ``seconds``; the seconds until the governor's last change of count (0: none)."""
-    start, changed, count = time.perf_counter(), 0.0, governor.threads
+def settle(step, governor: threads.ThreadGovernor, seconds: float) -> Optional[float]:
+    """Run ``step`` for ``seconds``; the seconds until the governor's last change of count (None: none)."""
+    start, changed, count = time.perf_counter(), None, governor.threads
     while time.perf_counter() - start < seconds:
         step()
         if governor.threads != count:
@@ -185,15 +187,14 @@ def whole_run(r: Dict[str, object], clock: int) -> Dict[str, float]:
 def report(r: Dict[str, object]) -> None:
     print(f"\n{r['threads']['choice']}")
     t = r["threads"]
-    print(f"\n{'threads':<24} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}")
-    for name, label in (("torch default", f"torch default ({t['default']})"),
-                        ("autosr", f"autosr ({'/'.join(map(str, t['settled']['alone']))} | "
-                                   f"{'/'.join(map(str, t['settled']['busy']))})")):
+    print(f"\n{'threads':<20} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}")
+    for name, label in (("torch default", f"torch default ({t['default']})"), ("autosr", "autosr (adaptive)")):
         s = r["throughput"][name]
-        print(f"{label:<24} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×")
-    print("autosr: thread counts the governor settled on alone | busy (each repeat); it changed the count "
-          + ", ".join(f"{load} after {'/'.join(f'{x:.1f}' for x in v)} s" for load, v in t["reaction_s"].items())
-          + " (0: no change)")
+        print(f"{label:<20} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×")
+    for load in ("alone", "busy"):
+        changes = ", ".join("none" if x is None else f"{x:.1f} s" for x in t["reaction_s"][load])
+        print(f"autosr {load}: settled on {', '.join(map(str, t['settled'][load]))} thread(s) (each repeat); "
+              f"last change after {changes}")
     v, p = r["validation"], r["plan"]
     print(f"\nplanned run: {p['warmup_steps']} L1 + {p['gan_steps']} GAN steps, validation every {p['val_every']} "
           f"and at the end ({whole_run(r, 0)['validations']}×) on {v['cases']} case(s) at {v['scales']} scale(s); "
