@@ -8,12 +8,13 @@ geometry agree to the sub-pixel.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from autosr.scales import ScaleLike, as_fraction, lr_size, sr_size
+from autosr.degradation.grid import AxisScales, axis_scales, lr_shape
+from autosr.scales import sr_size
 
 # Bicubic in PyTorch samples src = (dst + 0.5) / factor − 0.5 when given scale_factor with
 # recompute_scale_factor=False: exactly our centre convention. A relative nudge of 1e-9 keeps
@@ -39,29 +40,31 @@ def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int = 3) -> torch.
     return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), k, groups=c)
 
 
-def _resize(x: torch.Tensor, factor: float, out_h: int, out_w: int, mode: str, antialias: bool) -> torch.Tensor:
-    nudged = factor * (1 + _NUDGE)
-    y = F.interpolate(x, scale_factor=(nudged, nudged), mode=mode, align_corners=False if mode != "nearest" else None,
-                      recompute_scale_factor=False, antialias=antialias and factor < 1)
+def _resize(x: torch.Tensor, factors: Tuple[float, float], out_h: int, out_w: int, mode: str,
+            antialias: bool) -> torch.Tensor:
+    nudged = (factors[0] * (1 + _NUDGE), factors[1] * (1 + _NUDGE))
+    y = F.interpolate(x, scale_factor=nudged, mode=mode, align_corners=False if mode != "nearest" else None,
+                      recompute_scale_factor=False, antialias=antialias and min(factors) < 1)
     return y[..., :out_h, :out_w]
 
 
-def downsample(hr: torch.Tensor, scale: ScaleLike, mode: str = "bicubic", antialias: bool = False) -> torch.Tensor:
-    """Resample ``hr`` ``(B, C, H, W)`` to ``(B, C, floor(H/s), floor(W/s))`` with centre alignment."""
-    f = as_fraction(scale)
-    h, w = lr_size(hr.shape[-2], f), lr_size(hr.shape[-1], f)
-    if h < 1 or w < 1:
-        raise ValueError(f"a {tuple(hr.shape[-2:])} image is too small for scale {float(f)}")
-    return _resize(hr, 1.0 / float(f), h, w, mode, antialias)
+def downsample(hr: torch.Tensor, scale: AxisScales, mode: str = "bicubic", antialias: bool = False) -> torch.Tensor:
+    """Resample ``hr`` ``(B, C, H, W)`` to ``(B, C, floor(H/s_h), floor(W/s_w))`` with centre alignment.
+
+    ``scale`` is one value or a pair ``(s_h, s_w)``.
+    """
+    s_h, s_w = axis_scales(scale)
+    h, w = lr_shape(hr.shape, (s_h, s_w))
+    return _resize(hr, (1.0 / float(s_h), 1.0 / float(s_w)), h, w, mode, antialias)
 
 
-def upsample(lr: torch.Tensor, scale: ScaleLike, mode: str = "bicubic") -> torch.Tensor:
-    """Bicubic baseline: ``(B, C, h, w)`` → ``(B, C, floor(h·s), floor(w·s))``, centre alignment."""
-    f = as_fraction(scale)
-    return _resize(lr, float(f), sr_size(lr.shape[-2], f), sr_size(lr.shape[-1], f), mode, False)
+def upsample(lr: torch.Tensor, scale: AxisScales, mode: str = "bicubic") -> torch.Tensor:
+    """Bicubic baseline: ``(B, C, h, w)`` → ``(B, C, floor(h·s_h), floor(w·s_w))``, centre alignment."""
+    s_h, s_w = axis_scales(scale)
+    return _resize(lr, (float(s_h), float(s_w)), sr_size(lr.shape[-2], s_h), sr_size(lr.shape[-1], s_w), mode, False)
 
 
-def degrade(hr: torch.Tensor, scale: ScaleLike, sigma: float = 1.0, kernel_size: int = 3,
+def degrade(hr: torch.Tensor, scale: AxisScales, sigma: float = 1.0, kernel_size: int = 3,
             noise_std: float = 0.0, antialias: bool = False, generator: Optional[torch.Generator] = None,
             clip: bool = True) -> torch.Tensor:
     """Synthesise LR from HR ``(B, C, H, W)`` in [0, 1]: blur, bicubic downsample by ``s``, noise.

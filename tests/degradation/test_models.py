@@ -1,0 +1,88 @@
+"""Properties of each acquisition model: identities, conservation, windows, PSF widths."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autosr import degradation as D
+from tests.degradation.helpers import blob
+
+
+def test_kspace_truncation_at_scale_one_is_the_identity():
+    hr = torch.rand(2, 3, 41, 64, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(D.kspace_truncate(hr, 1), hr, atol=1e-6, rtol=0)
+    assert torch.allclose(D.kspace_truncate(hr.double(), (1, 1)), hr.double(), atol=1e-12, rtol=0)
+    assert torch.allclose(D.kspace_truncate(hr, 1, magnitude=False).real, hr, atol=1e-6, rtol=0)
+
+
+def test_kspace_integer_scale_is_the_central_matrix_of_the_fft():
+    """At integer s on a divisible grid: the classic crop of the centred spectrum, phase-shifted half an LR pixel."""
+    hr = torch.rand(1, 1, 32, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lr = D.kspace_truncate(hr, 2, magnitude=False)
+    spec = torch.fft.fftshift(torch.fft.fft2(hr))[..., 8:24, 12:36]
+    m_h, m_w = torch.arange(-8, 8, dtype=torch.float64), torch.arange(-12, 12, dtype=torch.float64)
+    # LR centres sit at HR 2k + 0.5: a shift of +0.5 HR pixel against the plain crop's grid.
+    shift = torch.exp(1j * torch.pi * (m_h[:, None] / 32 + m_w[None, :] / 48))
+    expected = torch.fft.ifft2(torch.fft.ifftshift(spec * shift)) / 4
+    assert torch.allclose(lr, expected, atol=1e-12)
+
+
+def test_kspace_keeps_a_constant_and_windows_reduce_ringing():
+    const = torch.full((1, 1, 40, 50), 0.4)
+    for window in D.WINDOWS:
+        assert torch.allclose(D.kspace_truncate(const, 2.5, window=window), const[..., :16, :20], atol=1e-6)
+    edge = torch.zeros(1, 1, 64, 64)
+    edge[..., 16:48, 16:48] = 1.0
+    overshoot = {w: float(D.kspace_truncate(edge, 3, window=w).max()) - 1 for w in D.WINDOWS}
+    assert overshoot["none"] > 0.05  # Gibbs ringing
+    assert max(overshoot["hann"], overshoot["hamming"]) < 0.02 < overshoot["none"]
+    assert overshoot["fermi"] < overshoot["none"]
+    with pytest.raises(ValueError, match="not one of none, hann, hamming, fermi"):
+        D.kspace_truncate(edge, 2, window="kaiser")
+
+
+def test_apodisation_windows():
+    w = D.apodisation(8, 8, "hann")
+    assert float(w[0, 0]) == pytest.approx(0.0, abs=1e-12) and float(w[4, 4]) == 1.0
+    assert float(D.apodisation(8, 8, "hamming")[0, 4]) == pytest.approx(0.08)
+    fermi = D.apodisation(64, 64, "fermi", fermi_radius=0.5, fermi_width=0.01)
+    assert float(fermi[32, 32]) == pytest.approx(1.0) and float(fermi[32, 32 + 16]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("scale", [2, 2.5, 3.7, (1, 2.5)], ids=str)
+def test_area_average_keeps_a_constant(scale):
+    assert torch.allclose(D.area_average(torch.full((2, 1, 75, 80), 0.37), scale), torch.tensor(0.37), atol=1e-6)
+
+
+def test_area_average_preserves_the_mean_of_the_covered_field():
+    hr = torch.rand(1, 2, 75, 70, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for scale in (2.5, (3, 3.5), (1, 2.5)):  # floor(N/s)·s = N: the LR grid covers the whole field
+        lr = D.area_average(hr, scale)
+        assert torch.allclose(lr.mean(dim=(-2, -1)), hr.mean(dim=(-2, -1)), atol=1e-12)
+    hr = torch.arange(6, dtype=torch.float64).reshape(1, 1, 1, 6)
+    # Box [0, 1.5) = pixel 0 + half of pixel 1; [1.5, 3) = half of 1 + pixel 2; weights / 1.5.
+    assert D.area_average(hr, (1, 1.5))[0, 0, 0, :2].tolist() == pytest.approx([0.5 / 1.5, (0.5 + 2) / 1.5])
+
+
+def test_gaussian_psf_is_the_paper_recipe_and_its_width_is_sigma():
+    hr = torch.rand(2, 1, 45, 52, generator=torch.Generator().manual_seed(3))
+    for scale in (2, 2.5, 3.7):
+        assert torch.allclose(D.gaussian_psf(hr, scale), D.degrade(hr, scale, sigma=0.8, clip=False), atol=1e-6)
+    point = torch.zeros(1, 1, 61, 61, dtype=torch.float64)
+    point[..., 30, 30] = 1.0
+    psf = D.separable_gaussian_blur(point, (2.0, 0.0), kernel_size=None)
+    column = psf[0, 0, :, 30]
+    var = float((column * (torch.arange(61) - 30.0) ** 2).sum())
+    assert var == pytest.approx(4.0, rel=1e-3) and torch.equal(psf[0, 0, 30, :29], torch.zeros(29, dtype=psf.dtype))
+
+
+def test_ct_like_psf_fwhm_is_in_lr_pixels_and_noise_is_reproducible():
+    point = blob((96, 96), (48, 48), 0.3).double()
+    lr = D.ct_like(point, 3, fwhm=2.0)  # FWHM 2 LR pixels = 6 HR pixels: σ_LR = 2 / 2.3548
+    profile = lr[0, 0, :, 15] / lr[0, 0, :, 15].sum()
+    k = torch.arange(lr.shape[-2], dtype=torch.float64)
+    mean = float((profile * k).sum())
+    sd = float((profile * (k - mean) ** 2).sum()) ** 0.5
+    assert sd == pytest.approx((2.0 / D.psf.FWHM_PER_SIGMA ** 2 * 2.0 + 0.3 ** 2 / 9) ** 0.5, rel=0.05)
+    noisy = [D.ct_like(point, 3, snr=5, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[0], lr)
