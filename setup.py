@@ -28,6 +28,7 @@ setup(
     python_requires=">=3.10",
     packages=[
         "autosr",
+        "autosr.degradation",
         "autosr.imageio",
         "autosr.commands",
         "autosr.networks",
