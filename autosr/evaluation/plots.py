@@ -103,4 +103,37 @@ def plot_examples(examples: Sequence[Example], path: Path, error_max: Optional[f
     return path
 
 
-__all__ = ["plot_metrics_vs_scale", "plot_examples", "Example"]
+def plot_degradations(hr: np.ndarray, lrs: Mapping[str, Mapping[str, np.ndarray]], path: Path,
+                      reference: str, error_max: float = 0.25) -> Path:
+    """One slice under several acquisition models: per scale, a row of LR images and a row of |LR − reference|.
+
+    ``lrs`` maps a scale label (``"s = 2"``) to ``{model name: LR image}``, each on that scale's LR
+    grid and in [0, 1]; ``reference`` names the model the differences are taken against. LR images
+    are drawn nearest-neighbour at the HR panel's size, so each LR voxel shows as a square.
+    """
+    plt = _pyplot()
+    names = list(next(iter(lrs.values())))
+    cols = 1 + len(names)
+    fig, axes = plt.subplots(2 * len(lrs), cols, figsize=(1.9 * cols, 2.0 * 2 * len(lrs)), squeeze=False)
+    for r, (label, images) in enumerate(lrs.items()):
+        top, bottom = axes[2 * r], axes[2 * r + 1]
+        top[0].imshow(hr, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        top[0].set_title("HR", fontsize=8)
+        top[0].set_ylabel(label, fontsize=9)
+        bottom[0].text(0.5, 0.5, f"|LR − {reference}|\n(0 to {error_max:g})", ha="center", va="center", fontsize=8)
+        for c, name in enumerate(names, start=1):
+            top[c].imshow(images[name], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            top[c].set_title(name, fontsize=8)
+            bottom[c].imshow(np.abs(images[name] - images[reference]), cmap="magma", vmin=0, vmax=error_max,
+                             interpolation="nearest")
+        for ax in (*top, *bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        bottom[0].axis("off")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["plot_metrics_vs_scale", "plot_examples", "plot_degradations", "Example"]

@@ -31,14 +31,16 @@ def test_kspace_keeps_a_constant_and_windows_reduce_ringing():
     const = torch.full((1, 1, 40, 50), 0.4)
     for window in D.WINDOWS:
         assert torch.allclose(D.kspace_truncate(const, 2.5, window=window), const[..., :16, :20], atol=1e-6)
-    edge = torch.zeros(1, 1, 64, 64)
-    edge[..., 16:48, 16:48] = 1.0
-    overshoot = {w: float(D.kspace_truncate(edge, 3, window=w).max()) - 1 for w in D.WINDOWS}
-    assert overshoot["none"] > 0.05  # Gibbs ringing
-    assert max(overshoot["hann"], overshoot["hamming"]) < 0.02 < overshoot["none"]
-    assert overshoot["fermi"] < overshoot["none"]
+    overshoot = dict.fromkeys(D.WINDOWS, 0.0)
+    for shift in range(4):  # the sampled overshoot depends on where the edge falls between LR centres
+        square = torch.zeros(1, 1, 64, 64, dtype=torch.float64)
+        square[..., 16 + shift:48, 16 + shift:48] = 1.0
+        for w in D.WINDOWS:
+            overshoot[w] = max(overshoot[w], float(D.kspace_truncate(square, 3, window=w).max()) - 1)
+    assert overshoot["none"] > 0.1  # Gibbs ringing (about 9 % per axis, compounded at corners)
+    assert max(overshoot["hann"], overshoot["hamming"]) < 0.02
     with pytest.raises(ValueError, match="not one of none, hann, hamming, fermi"):
-        D.kspace_truncate(edge, 2, window="kaiser")
+        D.kspace_truncate(const, 2, window="kaiser")
 
 
 def test_apodisation_windows():
@@ -86,3 +88,13 @@ def test_ct_like_psf_fwhm_is_in_lr_pixels_and_noise_is_reproducible():
     assert sd == pytest.approx((2.0 / D.psf.FWHM_PER_SIGMA ** 2 * 2.0 + 0.3 ** 2 / 9) ** 0.5, rel=0.05)
     noisy = [D.ct_like(point, 3, snr=5, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[0], lr)
+
+
+def test_plot_degradations_writes_a_figure(tmp_path):
+    from autosr.evaluation.plots import plot_degradations
+
+    hr = blob((24, 24), (12, 11.5), 3.0)
+    lrs = {f"s = {s}": {"area": D.area_average(hr, s)[0, 0].numpy(), "k-space": D.kspace_truncate(hr, s)[0, 0].numpy()}
+           for s in (2, 3)}
+    path = plot_degradations(hr[0, 0].numpy(), lrs, tmp_path / "deg.png", reference="area")
+    assert path.stat().st_size > 1000 and not list(tmp_path.glob(".*partial*"))
