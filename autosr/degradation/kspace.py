@@ -24,7 +24,7 @@ WINDOWS = ("none", "hann", "hamming", "fermi")
 
 
 def kept_frequencies(n_lr: int) -> torch.Tensor:
-    """The ``n_lr`` central frequencies ``−floor(M/2) … ceil(M/2) − 1`` a matrix of ``M = n_lr`` samples."""
+    """The central frequencies ``−floor(M/2) … ceil(M/2) − 1`` an ``M = n_lr`` matrix samples (float64)."""
     return torch.arange(-(n_lr // 2), n_lr - n_lr // 2, dtype=torch.float64)
 
 

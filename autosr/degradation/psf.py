@@ -23,6 +23,8 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 def _gaussian_1d(sigma: float, size: Optional[int], dtype: torch.dtype) -> torch.Tensor:
     """Normalised 1D Gaussian of ``size`` taps (``2·ceil(4σ) + 1`` when ``None``)."""
     size = 2 * math.ceil(4 * sigma) + 1 if size is None else int(size)
+    if size % 2 == 0:
+        raise ValueError(f"kernel size {size} must be odd (an even kernel shifts the image by half a pixel)")
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r ** 2) / (2 * sigma ** 2))
     return (g / g.sum()).to(dtype)

@@ -76,6 +76,8 @@ def test_gaussian_psf_is_the_paper_recipe_and_its_width_is_sigma():
     column = psf[0, 0, :, 30]
     var = float((column * (torch.arange(61) - 30.0) ** 2).sum())
     assert var == pytest.approx(4.0, rel=1e-3) and torch.equal(psf[0, 0, 30, :29], torch.zeros(29, dtype=psf.dtype))
+    with pytest.raises(ValueError, match="kernel size 4 must be odd"):
+        D.gaussian_psf(hr, 2, kernel_size=4)
 
 
 def test_ct_like_psf_fwhm_is_in_lr_pixels_and_noise_is_reproducible():
