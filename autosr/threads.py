@@ -46,10 +46,11 @@ TOLERANCE = 0.05
 #: Timed calls of the probe step per candidate count (after one warm-up call); the fastest counts.
 PROBE_REPEATS = 3
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-#: Load of other processes (cores) ignored as noise: a core is given up above ``k + MARGIN`` …
-MARGIN = 0.3
+#: Load of other processes (cores) ignored as noise: a core is given up above ``k + MARGIN`` (a
+#: busy process beside 2 threads on 2 cores got 0.3–0.7 of a core) …
+MARGIN = 0.2
 #: … and taken back only below ``k + MARGIN − HYSTERESIS``.
-HYSTERESIS = 0.2
+HYSTERESIS = 0.1
 #: Seconds of watching the machine before the first choice, and between re-decisions while training.
 FIRST_WINDOW, CHECK_EVERY = 0.4, 3.0
 

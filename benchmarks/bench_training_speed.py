@@ -12,7 +12,9 @@ included) with a trainer that measures instead of training the whole run:
   step), each alone and beside one CPU-bound competitor process (a Python busy loop), interleaved
   ``--repeats`` times so that drifting load hits all alike; the median of each, and ``slowdown`` =
   alone / busy throughput (target ≤ 1.3). The governor's steps are timed after it has had
-  ``2.5 × CHECK_EVERY`` seconds to react to the change of load (its reaction time is printed);
+  ``2.5 × CHECK_EVERY`` seconds to react to the change of load (its reaction time is printed).
+  Beside each row, the cores other processes used while it was timed: about 1 beside the busy
+  process and 0 alone on a quiet machine (anything more: the figures are disturbed);
 * **validation share of the whole default run**, extrapolated from measured parts: one planned
   run = ``warmup_steps`` L1 steps + ``gan_steps`` GAN steps (both timed here over a few steps) + a
   validation every ``val_every`` steps and at the end. *Before* is every validation as it was
@@ -90,27 +92,32 @@ class BenchTrainer(MetaSRTrainer):
                           "default": threads.TORCH_DEFAULT, "settled": {"alone": [], "busy": []},
                           "reaction_s": {"alone": [], "busy": []}}
         speeds: Dict[str, Dict[str, List[float]]] = {p: {"alone": [], "busy": []} for p in ("torch default", "autosr")}
+        others = {p: {"alone": [], "busy": []} for p in speeds}  # cores other processes used meanwhile
         l1_cpu = []
         for _ in range(b["repeats"]):
             for name in speeds:
                 for load in ("alone", "busy"):
                     with busy_process() if load == "busy" else contextlib.nullcontext():
+                        timed = step
                         if name == "torch default":
                             torch.set_num_threads(threads.TORCH_DEFAULT)
-                            rate, cpu = steps_per_second(step, b["steps"])
                         else:  # the governor follows the load, as in run_training
                             torch.set_num_threads(governor.threads)
                             governor.meter.others()  # its window starts now, not in the fixed-count runs before
                             governor.due = time.perf_counter() + threads.CHECK_EVERY
-                            governed = lambda: (step(), governor.check())  # noqa: E731
-                            out["threads"]["reaction_s"][load].append(settle(governed, governor, b["settle"]))
-                            rate, cpu = steps_per_second(governed, b["steps"])
-                            out["threads"]["settled"][load].append(governor.threads)
-                            if load == "alone":
-                                l1_cpu.append(cpu)
+                            timed = lambda: (step(), governor.check())  # noqa: E731
+                            out["threads"]["reaction_s"][load].append(settle(timed, governor, b["settle"]))
+                        meter = threads.LoadMeter()
+                        rate, cpu = steps_per_second(timed, b["steps"])
+                        others[name][load].append(meter.others())
                     speeds[name][load].append(rate)
+                    if name == "autosr":
+                        out["threads"]["settled"][load].append(governor.threads)
+                        l1_cpu += [cpu] if load == "alone" else []
         torch.set_num_threads(governor.threads)
         out["throughput"] = {p: {k: statistics.median(v) for k, v in s.items()} for p, s in speeds.items()}
+        out["autosr_steps_s"] = speeds["autosr"]
+        out["others"] = {p: {k: statistics.median(v) for k, v in s.items()} for p, s in others.items()}
         out["l1_step"] = [1 / out["throughput"]["autosr"]["alone"], statistics.median(l1_cpu)]
         out.update(self.measure_validation())
         self.start_gan_phase()
@@ -187,14 +194,16 @@ def whole_run(r: Dict[str, object], clock: int) -> Dict[str, float]:
 def report(r: Dict[str, object]) -> None:
     print(f"\n{r['threads']['choice']}")
     t = r["threads"]
-    print(f"\n{'threads':<20} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}")
+    print(f"\n{'threads':<20} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}   others alone | busy")
     for name, label in (("torch default", f"torch default ({t['default']})"), ("autosr", "autosr (adaptive)")):
-        s = r["throughput"][name]
-        print(f"{label:<20} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×")
+        s, o = r["throughput"][name], r["others"][name]
+        print(f"{label:<20} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×   "
+              f"{o['alone']:5.2f} | {o['busy']:.2f} core(s)")
     for load in ("alone", "busy"):
         changes = ", ".join("none" if x is None else f"{x:.1f} s" for x in t["reaction_s"][load])
-        print(f"autosr {load}: settled on {', '.join(map(str, t['settled'][load]))} thread(s) (each repeat); "
-              f"last change after {changes}")
+        rates = ", ".join(f"{x:.2f}" for x in r["autosr_steps_s"][load])
+        print(f"autosr {load}, each repeat: {rates} steps/s on {', '.join(map(str, t['settled'][load]))} "
+              f"thread(s); last change after {changes}")
     v, p = r["validation"], r["plan"]
     print(f"\nplanned run: {p['warmup_steps']} L1 + {p['gan_steps']} GAN steps, validation every {p['val_every']} "
           f"and at the end ({whole_run(r, 0)['validations']}×) on {v['cases']} case(s) at {v['scales']} scale(s); "

@@ -66,9 +66,9 @@ def test_others_are_busy_time_less_our_own_cpu_time_per_wall_second():
 
 
 def test_decision_gives_up_a_core_at_once_and_takes_it_back_only_when_clearly_free():
-    assert threads.decide(2, 0.25, cores=2, cap=2) == 2  # noise is ignored
-    assert threads.decide(2, 0.4, cores=2, cap=2) == 1   # a competitor: one core left to it
-    assert threads.decide(1, 0.25, cores=2, cap=2) == 1  # hysteresis: not back yet …
+    assert threads.decide(2, 0.15, cores=2, cap=2) == 2  # noise is ignored
+    assert threads.decide(2, 0.3, cores=2, cap=2) == 1   # a competitor squeezed by 2 threads: one core left to it
+    assert threads.decide(1, 0.15, cores=2, cap=2) == 1  # hysteresis: not back yet …
     assert threads.decide(1, 0.05, cores=2, cap=2) == 2  # … only once it has gone
     assert threads.decide(2, 1.7, cores=2, cap=2) == 1   # never below one
     assert threads.decide(3, 0.0, cores=16, cap=4) == 4  # never above the cap
