@@ -8,7 +8,7 @@ machine one busy neighbour made training 3.7× slower with 2 threads, 1.0× with
 * **others**: the cores other processes use, measured over a window as the busy time of the
   cores this process may run on (``/proc/stat``) less this process's own CPU time, per wall
   second (:class:`LoadMeter`). Loader worker processes count as others: they take cores too.
-* **threads** = the cores less ``ceil(others − MARGIN)``, between 1 and a cap; at start-up after
+* **threads** = the CPUs less ``ceil(others − MARGIN)``, between 1 and a cap; at start-up after
   :data:`FIRST_WINDOW` s of watching, then re-decided every :data:`CHECK_EVERY` s of training
   (:meth:`ThreadGovernor.check`, once per step) from the load during the steps themselves, with
   :data:`HYSTERESIS` so that it does not flap (:func:`decide`).
@@ -39,15 +39,15 @@ logger = logging.getLogger(__name__)
 #: PyTorch's own thread count, read before AutoSR changes it (one per physical core, or the
 #: environment's OMP_NUM_THREADS).
 TORCH_DEFAULT = torch.get_num_threads()
-#: A larger count must be faster than this share of the fastest time to be chosen (on the 2-core test
-#: machine the probe showed 2 threads ~10 % faster than 1, the training steps 20 %: a larger share would
-#: waste that core).
+#: A larger count must be faster than this share of the fastest time to be chosen (on a 2-core
+#: machine the probe showed 2 threads ~10 % faster than 1 where training steps were 20 % faster:
+#: a 10 % tolerance gave that core away).
 TOLERANCE = 0.05
 #: Timed calls of the probe step per candidate count (after one warm-up call); the fastest counts.
 PROBE_REPEATS = 3
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-#: Load of other processes (cores) ignored as noise: a core is given up above ``k + MARGIN`` (a
-#: busy process beside 2 threads on 2 cores got 0.3–0.7 of a core) …
+#: Load of other processes (cores) ignored as noise: with ``k`` cores left free, one more is given
+#: up above ``k + MARGIN`` (a busy process beside 2 threads on 2 cores got 0.3–0.7 of a core) …
 MARGIN = 0.2
 #: … and taken back only below ``k + MARGIN − HYSTERESIS``.
 HYSTERESIS = 0.1
