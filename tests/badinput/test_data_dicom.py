@@ -114,7 +114,7 @@ def test_non_dicom_file_among_dicom_files_is_named(tmp_path):
 def test_convert_skips_text_files_beside_a_series(tmp_path, autosr_folders, capsys):
     """PACS exports carry notes and manifests: the series is converted, the text file left alone."""
     _series(tmp_path / "scans" / "ct")
-    (tmp_path / "scans" / "ct" / "manifest.txt").write_text("series exported by a PACS\n")
+    (tmp_path / "scans" / "ct" / "manifest.txt").write_text("series exported by a PACS\n", encoding="utf-8")
     (tmp_path / "scans" / "ct" / "DICOMDIR").write_bytes(b"\0" * 300)
     assert convert.main(["-i", str(tmp_path / "scans"), "-d", "3", "--name", "Ct"]) == 0
     assert "skipped 2 file(s) that are neither images nor DICOM: ct/DICOMDIR, ct/manifest.txt" in capsys.readouterr().err

@@ -73,7 +73,7 @@ def test_huge_header_is_refused_without_allocating(tmp_path):
                 print("refused", p.name)
         print("peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, encoding="utf-8", timeout=120).stdout
     assert out.count("refused") == len(HUGE_FILES), out
     assert int(out.split("peak_mb")[1]) < 600, out
 

@@ -41,7 +41,7 @@ def test_outputs_are_skipped_only_when_their_record_matches(model, scans, tmp_pa
     out = tmp_path / "out"
     inputs = tree_digest(scans)
     assert _predict(scans, out, model, "-s", "2") == 0
-    record = json.loads((out / "case000.autosr.json").read_text())
+    record = json.loads((out / "case000.autosr.json").read_text(encoding="utf-8"))
     assert record["request"] == {"scale": "2", "keep_dtype": False} and list(record["model"]["checkpoints"]) == ["0"]
     first = _mtimes(out)
     info.clear()
@@ -107,7 +107,7 @@ def test_checkpoint_of_another_dataset_warns(autosr_folders, scans, tmp_path, in
 def _fingerprint(model, lo, hi, lo_min):
     """The parts of a training fingerprint that plans validation and the intensity check read."""
     ch = {"mean": (lo + hi) / 2, "std": 1.0, "min": lo_min, "max": hi, "percentile_00_5": lo, "percentile_99_5": hi}
-    plans = json.loads((model / "plans.json").read_text())
+    plans = json.loads((model / "plans.json").read_text(encoding="utf-8"))
     case = {"shape": [30, 200, 200], "foreground_bbox": [[0, 30], [10, 190], [10, 190]]}
     fp = {"dataset_name": plans["dataset_name"], "channel_names": plans["channel_names"], "ndim": 3, "paired": False, "cases": {"c0": case},
           "intensity": [ch]}

@@ -170,6 +170,6 @@ def test_training_follows_the_load_after_every_step(env, machine, monkeypatch):
     monkeypatch.setattr(threads.ThreadGovernor, "check", lambda self: checks.append(self.adaptive) or check(self))
     argv = ["1", "0", "-c", "2d_cpu", "--steps", "4", "--warmup_steps", "2", "--device", "cpu"]
     assert main(argv + [a for k, v in TINY.items() for a in ("-o", f"{k}={json.dumps(v)}")]) == 0
-    log = (env / "Dataset001_One" / "MetaSRTrainer__autosrPlans__2d_cpu" / "fold_0" / "training_log.txt").read_text()
+    log = (env / "Dataset001_One" / "MetaSRTrainer__autosrPlans__2d_cpu" / "fold_0" / "training_log.txt").read_text(encoding="utf-8")
     assert "; following the load; set OMP_NUM_THREADS to fix)" in log
     assert checks == [True] * 4
