@@ -8,8 +8,9 @@ configuration is set up by ``autosr_train``'s own code path (thread choice and v
 included) with a trainer that measures instead of training the whole run:
 
 * **throughput**: L1 training steps/s (data loading in-process, as planned) with PyTorch's default
-  thread count and with AutoSR's governor following the load (as in training: checked after every
-  step), each alone and beside one CPU-bound competitor process (a Python busy loop), interleaved
+  thread count, with one thread (what a busy neighbour costs even when this process keeps a core to
+  itself: on a machine whose two CPUs are hyper-threads of one core, that alone exceeds 1.1×), and
+  with AutoSR's governor following the load (as in training: checked after every step), each alone and beside one CPU-bound competitor process (a Python busy loop), interleaved
   ``--repeats`` times so that drifting load hits all alike; the median of each, and ``slowdown`` =
   alone / busy throughput (target ≤ 1.3). The governor's steps are timed after it has had
   ``2.5 × CHECK_EVERY`` seconds to react to the change of load (its reaction time is printed).
@@ -91,7 +92,8 @@ class BenchTrainer(MetaSRTrainer):
         out["threads"] = {"choice": governor.describe() if governor else "not on CPU",
                           "default": threads.TORCH_DEFAULT, "settled": {"alone": [], "busy": []},
                           "reaction_s": {"alone": [], "busy": []}}
-        speeds: Dict[str, Dict[str, List[float]]] = {p: {"alone": [], "busy": []} for p in ("torch default", "autosr")}
+        speeds: Dict[str, Dict[str, List[float]]] = {p: {"alone": [], "busy": []}
+                                                  for p in ("torch default", "one thread", "autosr")}
         others = {p: {"alone": [], "busy": []} for p in speeds}  # cores other processes used meanwhile
         l1_cpu = []
         for _ in range(b["repeats"]):
@@ -101,6 +103,8 @@ class BenchTrainer(MetaSRTrainer):
                         timed = step
                         if name == "torch default":
                             torch.set_num_threads(threads.TORCH_DEFAULT)
+                        elif name == "one thread":  # what a busy neighbour costs even on a core of one's own
+                            torch.set_num_threads(1)
                         else:  # the governor follows the load, as in run_training
                             torch.set_num_threads(governor.threads)
                             governor.meter.others()  # its window starts now, not in the fixed-count runs before
@@ -195,7 +199,8 @@ def report(r: Dict[str, object]) -> None:
     print(f"\n{r['threads']['choice']}")
     t = r["threads"]
     print(f"\n{'threads':<20} {'alone steps/s':>14} {'busy steps/s':>13} {'slowdown':>9}   others alone | busy")
-    for name, label in (("torch default", f"torch default ({t['default']})"), ("autosr", "autosr (adaptive)")):
+    for name, label in (("torch default", f"torch default ({t['default']})"), ("one thread", "1 thread (fixed)"),
+                        ("autosr", "autosr (adaptive)")):
         s, o = r["throughput"][name], r["others"][name]
         print(f"{label:<20} {s['alone']:14.2f} {s['busy']:13.2f} {s['alone'] / s['busy']:8.2f}×   "
               f"{o['alone']:5.2f} | {o['busy']:.2f} core(s)")
