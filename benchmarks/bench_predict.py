@@ -37,19 +37,7 @@ from autosr.inference.predictor import Predictor
 from autosr.networks.meta_sr import MetaSRGenerator
 from autosr.normalization import default_channel_plan
 from autosr.scales import as_fraction, sr_size
-
-
-def phantom(shape, seed: int = 0) -> np.ndarray:
-    """Ellipsoid head with blobs and noise on a zero background (int16, 0–800)."""
-    rng = np.random.default_rng(seed)
-    zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n, dtype=np.float32) for n in shape], indexing="ij")
-    body = zz ** 2 / 0.95 + yy ** 2 / 0.8 + xx ** 2 / 0.7 <= 1
-    img = np.where(body, 300.0, 0.0).astype(np.float32)
-    for _ in range(8):
-        c, r = rng.uniform(-0.5, 0.5, 3), rng.uniform(0.1, 0.3)
-        img[body & ((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r)] = rng.uniform(100, 800)
-    img += body * rng.normal(0, 10, shape).astype(np.float32)
-    return np.clip(img, 0, None).astype(np.int16)
+from synthetic_scans import phantom  # benchmarks run as scripts: their folder is on sys.path
 
 
 def make_model_folder(root: Path, width: int, depth: int, scale_max: float) -> Path:

@@ -40,29 +40,16 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 
 from autosr import threads
 from autosr.imageio import Geometry, write_image
 from autosr.training.trainer import MetaSRTrainer
 from autosr.training.validation import ValidationSet
+from synthetic_scans import phantom  # benchmarks run as scripts: their folder is on sys.path
 
 DATASET = "Dataset995_SpeedBench"
 BUSY_LOOP = "while True: pass"
-
-
-def phantom(shape, seed: int) -> np.ndarray:
-    """Ellipsoid head with blobs and noise on a zero background (int16, 0–800)."""
-    rng = np.random.default_rng(seed)
-    zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n, dtype=np.float32) for n in shape], indexing="ij")
-    body = zz ** 2 / 1.2 + yy ** 2 / 0.8 + xx ** 2 / 0.7 <= 1
-    img = np.where(body, 300.0, 0.0).astype(np.float32)
-    for _ in range(8):
-        c, r = rng.uniform(-0.5, 0.5, 3), rng.uniform(0.1, 0.3)
-        img[body & ((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r)] = rng.uniform(100, 800)
-    img += body * rng.normal(0, 10, shape).astype(np.float32)
-    return np.clip(img, 0, None).astype(np.int16)
 
 
 def write_dataset(raw: Path, cases: int, slices: int, size: int) -> None:
@@ -70,7 +57,7 @@ def write_dataset(raw: Path, cases: int, slices: int, size: int) -> None:
     folder.mkdir(parents=True)
     for i in range(cases):
         n = size + 16 * (i % 3 - 1)  # mixed in-plane sizes around --size
-        write_image(phantom((slices, n, n), seed=i), Geometry((0.9, 0.9, 3.0), (0.0, 0.0, 3.0 * i),
+        write_image(phantom((slices, n, n), seed=i, z_extent=1.2), Geometry((0.9, 0.9, 3.0), (0.0, 0.0, 3.0 * i),
                                                               (1, 0, 0, 0, 1, 0, 0, 0, 1)),
                     folder / f"case{i:03d}_0000.nii.gz")
     info = {"name": "SpeedBench", "channel_names": {"0": "T2"}, "file_ending": ".nii.gz", "numTraining": cases,
