@@ -157,7 +157,7 @@ class Predictor:
                           **kwargs) -> "Predictor":
         """Load the fold generators of a model folder (``folds=None``: every fold with ``checkpoint``)."""
         from autosr.inference.record import signature
-        from autosr.training.checkpoint import load_generator
+        from autosr.checkpoint import load_generator
 
         mf = open_model_folder(folder, folds, checkpoint)
         plans = Plans.load(mf.plans_file)

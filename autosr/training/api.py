@@ -22,10 +22,12 @@ import torch
 from autosr.dataset import read_json, write_json_atomic
 from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
 from autosr.plans import MODEL_PLANS_NAME, Configuration, Plans, apply_overrides
+from autosr import checkpoint as ckpt_format
+from autosr.checkpoint import CheckpointError
 from autosr.training import checkpoint as ckpt_io
 from autosr.training import distributed as D
 from autosr.training.components import step_overrides
-from autosr.training.errors import CheckpointError, TrainingError
+from autosr.training.errors import TrainingError
 from autosr.training.progress import add_log_file, remove_log_file, start_log_buffer
 from autosr.training.registry import get_trainer_class
 
@@ -125,7 +127,7 @@ def _resolve(dataset: Union[str, int], plans: str) -> Tuple[str, Path, Plans]:
 
 def _check_fold_is_free(fold_folder: Path, overwrite: bool) -> List[Path]:
     """The checkpoints of an earlier run in ``fold_folder``; refused unless ``overwrite`` (they are then replaced)."""
-    found = [fold_folder / n for n in ckpt_io.CHECKPOINT_NAMES if (fold_folder / n).is_file()]
+    found = [fold_folder / n for n in ckpt_format.CHECKPOINT_NAMES if (fold_folder / n).is_file()]
     if found and not overwrite:
         state = "a finished training" if (fold_folder / "checkpoint_final.pth").is_file() else "an unfinished training"
         raise TrainingError(f"{fold_folder}: holds {state} ({', '.join(p.name for p in found)}); continue it with "
@@ -196,9 +198,9 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         if continue_training or val_only:
             names = ("checkpoint_latest.pth", "checkpoint_final.pth") if continue_training else \
                 ("checkpoint_final.pth", "checkpoint_latest.pth")
-            ckpt_path = ckpt_io.find_checkpoint(fold_folder, names)
+            ckpt_path = ckpt_format.find_checkpoint(fold_folder, names)
             if ckpt_path is not None:
-                ckpt = ckpt_io.load_checkpoint(ckpt_path, map_location="cpu")
+                ckpt = ckpt_format.load_checkpoint(ckpt_path, map_location="cpu")
                 base = Configuration.from_dict(conf_name, ckpt.get("configuration", base.to_dict()), str(ckpt_path),
                                                "use another checkpoint, or train the fold anew with --overwrite")
             elif val_only:

@@ -8,8 +8,4 @@ class TrainingError(AutoSRError):
     """A training run cannot start or continue (bad fold, missing preprocessing, bad trainer name, …)."""
 
 
-class CheckpointError(AutoSRError):
-    """A checkpoint file is missing, corrupt, or belongs to another dataset / configuration."""
-
-
-__all__ = ["TrainingError", "CheckpointError"]
+__all__ = ["TrainingError"]

@@ -32,10 +32,11 @@ from autosr import threads
 from autosr.dataset import write_json_atomic
 from autosr.plans import Configuration, Plans
 from autosr.scales import as_fraction, lr_size, sr_size
+from autosr import checkpoint as ckpt_format
+from autosr.checkpoint import CheckpointError
 from autosr.training import checkpoint as ckpt_io
 from autosr.training import components as C
 from autosr.training import distributed as D
-from autosr.training.errors import CheckpointError
 from autosr.training.data_loader import SRPatchLoader, batch_scale, make_batch_iterator, shutdown
 from autosr.training.progress import ProgressHistory
 from autosr.training.registry import TRAINERS
@@ -359,7 +360,7 @@ class MetaSRTrainer:
 
     def save_checkpoint(self, name: str) -> None:
         if self.dist.is_main:
-            ckpt_io.save_checkpoint(self.state_dict(), self.output_folder / name)
+            ckpt_format.save_checkpoint(self.state_dict(), self.output_folder / name)
 
     def load_state_dict(self, ckpt: Mapping[str, Any]) -> None:
         """Restore a run saved by :meth:`state_dict` (after :meth:`initialize`)."""
@@ -385,7 +386,7 @@ class MetaSRTrainer:
 
     def resume(self, path: Path, ckpt: Optional[Mapping[str, Any]] = None) -> None:
         """Continue the run saved in ``path`` (identity checked first)."""
-        ckpt = ckpt if ckpt is not None else ckpt_io.load_checkpoint(path, map_location="cpu")
+        ckpt = ckpt if ckpt is not None else ckpt_format.load_checkpoint(path, map_location="cpu")
         ckpt_io.check_identity(ckpt["identity"], self.identity, path)
         try:
             self.load_state_dict(ckpt)
@@ -400,7 +401,7 @@ class MetaSRTrainer:
         results: Dict[str, Dict[str, float]] = {}
         if self.dist.is_main:
             self.choose_threads(probe=False)
-            generator = ckpt_io.generator_from_checkpoint(ckpt, self.device, path)
+            generator = ckpt_format.generator_from_checkpoint(ckpt, self.device, path)
             results = self.make_validation_set().run(generator, self.device) if self.val_volumes else {}
             for line in format_results(results, int(ckpt.get("step", 0))):
                 logger.info(line)
@@ -410,7 +411,7 @@ class MetaSRTrainer:
 
     def load_pretrained(self, path: Path) -> None:
         """Start from another model (transfer learning); channel-dependent layers re-initialised when needed."""
-        ckpt = ckpt_io.load_checkpoint(path, map_location=self.device)
+        ckpt = ckpt_format.load_checkpoint(path, map_location=self.device)
         other = ckpt["identity"]
         redone = ckpt_io.transfer_weights(D.unwrap(self.model), ckpt["generator"], ckpt["generator_config"],
                                           self.plans.num_channels, path)

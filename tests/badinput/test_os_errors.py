@@ -157,7 +157,7 @@ def test_wrapped_library_errors_name_the_file_not_the_library_source():
 def test_a_checkpoint_write_on_a_full_disk_names_the_file(tmp_path):
     """torch.save reports a full disk as 'file write failed'; the checkpoint writer must surface the OS error."""
     import torch
-    from autosr.training.checkpoint import save_checkpoint
+    from autosr.checkpoint import save_checkpoint
     folder = tmp_path / "full"
     if not _mount(folder, "64k", readonly=False):
         pytest.skip("mounting a tmpfs is not allowed here (the other tests inject the same error)")

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from autosr.training.checkpoint import (capture_rng_state, check_identity, load_checkpoint, load_generator,
-                                        restore_rng_state, save_checkpoint, transfer_weights)
+from autosr.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
+from autosr.training.checkpoint import capture_rng_state, check_identity, restore_rng_state, transfer_weights
 from autosr.training.components import build
-from autosr.training.errors import CheckpointError
 
 GEN = {"name": "MetaSR", "in_channels": 1, "width": 8, "depth": 1, "mlp_hidden": 16}
 IDENTITY = {"dataset_name": "Dataset001_A", "plans_name": "autosrPlans", "configuration": "2d_cpu",

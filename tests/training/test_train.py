@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from autosr.commands.train import main
-from autosr.training.checkpoint import load_generator
+from autosr.checkpoint import load_generator
 from tests.training.helpers import TINY
 
 RUN = "MetaSRTrainer__autosrPlans__2d_cpu"
