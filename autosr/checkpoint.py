@@ -18,7 +18,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from autosr.dataset import named
+from autosr.dataset import named, pid_tag
 from autosr.errors import AutoSRError
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")
@@ -46,7 +46,7 @@ def save_checkpoint(state: Mapping[str, Any], path: os.PathLike | str) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".partial", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{pid_tag()}.", suffix=".partial", dir=path.parent)
     try:
         # Serialised in memory first: torch.save turns a full disk into "file write failed" with no
         # errno, while a plain write raises the OSError (ENOSPC, EROFS…) the user needs to see.

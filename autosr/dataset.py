@@ -130,12 +130,14 @@ def in_use(name: str) -> bool:
     return True
 
 
-def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
-    """Remove what an interrupted run left in ``folder``: the names matching ``pattern``, one log line each.
+def remove_partials(folder: os.PathLike | str, pattern: str, log: bool = True) -> List[Path]:
+    """Remove what an interrupted run left in ``folder``: the names matching ``pattern`` (one log line
+    each with ``log``); returns the removed paths.
 
     Only our own temporary names are ever passed as ``pattern``. One whose :func:`pid_tag` names
     a process still running, or another machine, is kept (a run at work now, beside this one).
     """
+    removed = []
     for p in sorted(Path(folder).glob(pattern)):
         if in_use(p.name):
             continue
@@ -147,7 +149,10 @@ def remove_partials(folder: os.PathLike | str, pattern: str) -> None:
                 p.unlink()
         except FileNotFoundError:  # removed meanwhile by another run doing the same
             continue
-        logger.info("removed %s (%.1f MB), left by an interrupted run", p, size / 1e6)
+        removed.append(p)
+        if log:
+            logger.info("removed %s (%.1f MB), left by an interrupted run", p, size / 1e6)
+    return removed
 
 
 @dataclass

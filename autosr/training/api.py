@@ -19,12 +19,11 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from autosr.dataset import read_json, write_json_atomic
+from autosr.dataset import read_json, remove_partials, write_json_atomic
 from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
 from autosr.plans import MODEL_PLANS_NAME, Configuration, Plans, apply_overrides
 from autosr import checkpoint as ckpt_format
 from autosr.checkpoint import CheckpointError
-from autosr.training import checkpoint as ckpt_io
 from autosr.training import distributed as D
 from autosr.training.components import step_overrides
 from autosr.training.errors import TrainingError
@@ -137,7 +136,7 @@ def _check_fold_is_free(fold_folder: Path, overwrite: bool) -> List[Path]:
 
 def _prepare_fold(fold_folder: Path, earlier: List[Path]) -> None:
     """Clear what an earlier run left: partial files of an interrupted write, and (``--overwrite``) its checkpoints."""
-    partials = ckpt_io.remove_partials(fold_folder)
+    partials = remove_partials(fold_folder, ".*.partial", log=False)  # checkpoints' and JSON files' temporaries
     if partials:
         logger.info("removed %d partial file(s) of an interrupted run from %s: %s", len(partials), fold_folder,
                     ", ".join(p.name for p in partials))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
@@ -16,14 +15,6 @@ from autosr.checkpoint import CheckpointError, build_network
 
 #: Identity keys that must match when a run is continued or validated from a checkpoint.
 RESUME_KEYS = ("dataset_name", "plans_name", "configuration", "trainer", "num_channels", "fold")
-
-
-def remove_partials(folder: os.PathLike | str) -> List[Path]:
-    """Delete the hidden ``.NAME*.partial`` files that an interrupted atomic write left in ``folder``."""
-    found = sorted(Path(folder).glob(".*.partial"))
-    for path in found:
-        path.unlink(missing_ok=True)
-    return found
 
 
 def check_identity(identity: Mapping[str, Any], expected: Mapping[str, Any], path: os.PathLike | str,
@@ -105,5 +96,5 @@ def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], pretra
     return mismatched
 
 
-__all__ = ["check_identity", "capture_rng_state", "restore_rng_state", "remove_partials", "transfer_weights",
+__all__ = ["check_identity", "capture_rng_state", "restore_rng_state", "transfer_weights",
            "channel_dependent_keys", "RESUME_KEYS"]
