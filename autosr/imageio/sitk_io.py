@@ -94,6 +94,15 @@ def _header_reader(path: str, problem: str) -> sitk.ImageFileReader:
     return reader
 
 
+def _execute(reader: "sitk.ImageFileReader | sitk.ImageSeriesReader", source: str, problem: str) -> sitk.Image:
+    """Read the voxels; ``problem`` (with ``{}`` for ITK's reason) if ITK cannot."""
+    try:
+        with quiet_itk():
+            return reader.Execute()
+    except RuntimeError as exc:
+        raise ImageReadError(f"{source}: " + problem.format(_last_line(exc))) from None
+
+
 def _last_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[-1] if text else "unknown error"
@@ -117,12 +126,7 @@ class SimpleITKReaderWriter:
         # float NIfTI: read (or at least checked for NaN/Inf) by nibabel
         arr = _nifti_float_voxels(path, reader) if file_ending(path) in _NIFTI_FAMILY else None
         if arr is None:
-            try:
-                with quiet_itk():
-                    img = reader.Execute()
-            except RuntimeError as exc:
-                raise ImageReadError(f"{path}: voxel data cannot be read ({_last_line(exc)}); "
-                                     f"replace the file with a complete copy") from None
+            img = _execute(reader, path, "voxel data cannot be read ({}); replace the file with a complete copy")
             arr = sitk.GetArrayFromImage(img)
             refuse_nonfinite(path, arr)
         return arr, _geometry(reader)
@@ -388,12 +392,8 @@ class DicomSeriesReader:
         files = check_slices(files, source) if len(files) > 1 else list(files)
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(files)
-        try:
-            with quiet_itk():
-                img = reader.Execute()
-        except RuntimeError as exc:
-            raise ImageReadError(f"{source}: DICOM series cannot be read ({_last_line(exc)}); "
-                                 f"check that every file is a complete DICOM image") from None
+        img = _execute(reader, source, "DICOM series cannot be read ({}); check that every file is a complete "
+                                       "DICOM image")
         return _from_sitk(img, source)
 
 
