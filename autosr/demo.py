@@ -90,7 +90,8 @@ def run_demo(workdir: Path, scale: float = 2.5, steps: Optional[int] = None, dev
 
     eval_dir = workdir / "evaluation"
     _run("autosr_evaluate", ["-d", str(DATASET_ID), "-f", "0", "-c", CONFIGURATION, "--split", "test",
-                             "-s", "1.5", "2", "2.5", "3", "3.5", "4", "--device", device, "-o", str(eval_dir)])
+                             "-s", "1.5", "2", "2.5", "3", "3.5", "4", "--degradation", "all", "--device", device,
+                             "-o", str(eval_dir)])
 
     minutes = (time.perf_counter() - t0) / 60
     print(f"\nAutoSR demo finished in {minutes:.1f} min. Everything is under {workdir}:")

@@ -71,6 +71,8 @@ class Rule:
     def problem(self, value: Any) -> Optional[str]:
         try:
             self.convert(value)
+        except _Invalid as exc:
+            return str(exc).lstrip(".")
         except (TypeError, ValueError):
             return f"must be {self.what}, got {json.dumps(value, default=str)}"
         return None
@@ -134,6 +136,16 @@ def _text(v: Any) -> str:
     return v
 
 
+def interval(lo: float, hi: float, above: bool = False) -> Rule:
+    """``[low, high]`` with ``lo <= low <= high <= hi`` (``lo < low`` when ``above``): a range drawn uniformly."""
+    def convert(v: Any) -> Tuple[float, float]:
+        _check(isinstance(v, (list, tuple)) and len(v) == 2)
+        a, b = _as_number(v[0]), _as_number(v[1])
+        _check((a > lo if above else a >= lo) and a <= b <= hi)
+        return a, b
+    return Rule(f"[low, high] with {lo:g} {'<' if above else '<='} low <= high <= {hi:g}", convert)
+
+
 def _odd(v: Any) -> int:
     v = _as_int(v)
     _check(v >= 1 and v % 2 == 1)
@@ -152,6 +164,62 @@ TEXT = Rule("a non-empty string", _text)
 PERCENTILE = Rule("a number from 0 to 100", _percentile)
 SCALE = number(1, above=True, hi=100)
 ODD = Rule("an odd integer >= 1 (a centred kernel)", _odd)
+
+
+class _Invalid(ValueError):
+    """A nested value is wrong; the message says where and what (shown instead of the rule's ``what``)."""
+
+
+def _members(v: Any, rules: Mapping[str, Rule], where: str, required: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """Check a nested object's keys and values against ``rules``; raise :class:`_Invalid` naming the key."""
+    if not isinstance(v, Mapping):
+        raise _Invalid(f"{where} must be a JSON object, got {json.dumps(v, default=str)}")
+    unknown = sorted(set(v) - set(rules) - {"why"})
+    if unknown:
+        raise _Invalid(f"{where} has unknown key(s) {', '.join(unknown)} (valid keys: {', '.join(sorted(rules))})")
+    missing = [k for k in required if k not in v]
+    if missing:
+        raise _Invalid(f"{where} is missing {', '.join(missing)}")
+    for k, rule in rules.items():
+        if k in v and rule.problem(v[k]):
+            raise _Invalid(f"{where}.{k} {rule.problem(v[k])}")
+    return {k: rule.convert(v[k]) for k, rule in rules.items() if k in v}
+
+
+def _window_names(v: Any) -> Tuple[str, ...]:
+    _check(isinstance(v, (list, tuple)) and len(v) >= 1 and all(w in APODISATION_WINDOWS for w in v))
+    return tuple(v)
+
+
+#: The rule of each parameter a family may take (its range, or its choices).
+FAMILY_RULES: Dict[str, Rule] = {
+    "sigma": interval(0, 4), "kernel_size": ODD, "antialias_probability": number(0, hi=1.000001),
+    "windows": Rule("a non-empty list of apodisation windows (none, hann, hamming, fermi)", _window_names),
+    "fwhm": interval(0, 4, above=True),
+}
+
+
+def _families(v: Any) -> Tuple[Dict[str, Any], ...]:
+    _check(isinstance(v, (list, tuple)))
+    out = []
+    for i, f in enumerate(v):
+        where = f"[{i}]"
+        if not isinstance(f, Mapping) or f.get("name") not in FAMILY_PARAMETERS:
+            raise _Invalid(f"{where}.name must be one of {', '.join(FAMILY_PARAMETERS)}, got "
+                           f"{json.dumps(f.get('name') if isinstance(f, Mapping) else f, default=str)}")
+        rules = {"name": TEXT, "weight": number(0, above=True),
+                 **{k: FAMILY_RULES[k] for k in FAMILY_PARAMETERS[f["name"]]}}
+        out.append(_members(f, rules, where, ("weight",)))
+    return tuple(out)
+
+
+def _noise(v: Any) -> Dict[str, Any]:
+    rules = {"model": choice(*NOISE_MODELS), "snr": interval(0, 1e6, above=True),
+             "probability": number(0, hi=1.000001)}
+    out = _members(v, rules, "", ("model",))
+    if out["model"] != "none" and "snr" not in out:
+        raise _Invalid(f"needs \"snr\": [low, high] for noise model {out['model']!r}")
+    return out
 
 
 @dataclass
@@ -176,13 +244,36 @@ class ScalePlan:
         return [float(1 + k * step) for k in range(1, n + 1)]
 
 
+#: Acquisition families a degradation distribution draws from, and the parameters each takes
+#: (documentation/degradation.md): a ``[low, high]`` range is drawn uniformly, a list of names evenly.
+FAMILY_PARAMETERS: Dict[str, Tuple[str, ...]] = {
+    "gaussian_psf": ("sigma", "kernel_size", "antialias_probability"),  # σ in HR px; MIASSR's recipe is one member
+    "area": (),                                                         # mean over each LR voxel
+    "kspace": ("windows",),                                             # MR: central k-space, apodised, magnitude
+    "ct_like": ("fwhm",),                                               # CT: Gaussian kernel of FWHM in LR px
+}
+NOISE_MODELS = ("none", "gaussian", "rician")
+#: The k-space apodisation windows (:func:`autosr.degradation.kspace_truncate`).
+APODISATION_WINDOWS = ("none", "hann", "hamming", "fermi")
+
+
 @dataclass
 class DegradationPlan:
+    """How training makes LR from HR: the reference recipe, and the distribution batches draw from.
+
+    ``kernel_size``/``sigma``/``noise_std``/``antialias`` are the reference recipe (MIASSR eq. 1),
+    used for validation and as ``autosr_evaluate``'s ``planned`` degradation. ``families`` (each
+    ``{"name", "weight", <parameter ranges>}``) and ``noise`` (``{"model", "snr": [low, high],
+    "probability"}``) are the training distribution; no families means the reference recipe only.
+    """
+
     mode: str = "synthetic"                # "synthetic" (eq. 1) or "paired" (lowresTr, MESR)
     kernel_size: int = 3
     sigma: float = 0.8
     noise_std: float = 0.0
     antialias: bool = False
+    families: Tuple[Dict[str, Any], ...] = ()
+    noise: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"model": "none"})
     why: str = ""
 
 
@@ -221,7 +312,9 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     # a step below 0.001 would make a grid of thousands of scales (and each a long fraction)
     ScalePlan: {"max": SCALE, "sampling": choice("grid", "uniform"), "step": number(0.001)},
     DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": ODD, "sigma": number(0),
-                      "noise_std": number(0), "antialias": BOOL},
+                      "noise_std": number(0), "antialias": BOOL,
+                      "families": Rule("a list of family objects (may be empty)", lambda v: _families(v)),
+                      "noise": Rule("a noise object", lambda v: _noise(v))},
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),

@@ -65,7 +65,12 @@ class DefaultPlanner:
         return math.ceil(self.min_lr_patch * self.min_scale_max)
 
     def configuration_names(self) -> List[str]:
-        return ["2d", "2d_cpu"]
+        return ["2d", "2d_cpu", "2d_paper"]
+
+    @staticmethod
+    def is_cpu(name: str) -> bool:
+        """The short CPU run (``2d_cpu``); ``2d`` and ``2d_paper`` follow the paper's schedule."""
+        return name == "2d_cpu"
 
     # -- the whole plan ------------------------------------------------------------------
     def plan(self, edits: Optional[Mapping[Tuple[Any, ...], Any]] = None) -> Dict[str, Any]:
@@ -126,15 +131,18 @@ class DefaultPlanner:
         pre = ("configurations", name)
         network = self._apply(pre + ("network",), self.plan_network(name))
         patch = self._apply(pre + ("patch",), self.plan_patch(name, raw, network))
-        step = self.scale_step if name == "2d" else self.cpu["scale_step"]
+        step = self.cpu["scale_step"] if self.is_cpu(name) else self.scale_step
         scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step))
         conf = {"data_identifier": self.data_identifier, "patch": patch, "scales": scales,
                 "degradation": self._apply(pre + ("degradation",), self.plan_degradation(name)),
                 "network": network,
                 "critic": self._apply(pre + ("critic",), self.plan_critic(name)),
                 "training": self._apply(pre + ("training",), self.plan_training(name, patch, network, scales))}
-        conf["why"] = ("the MIASSR paper's set-up (§4.3), sized to this dataset" if name == "2d" else
-                       f"a short run for CPU-only machines (≈{self.cpu['minutes']:g} min), same data as 2d")
+        conf["why"] = {"2d": "the MIASSR paper's set-up (§4.3), sized to this dataset, trained on a distribution of "
+                             "acquisitions so it helps whatever made the low resolution",
+                       "2d_paper": "the MIASSR paper exactly (§4.3): its schedule and its single degradation recipe, "
+                                   "for reproducing the paper (a model of this recipe can harm other inputs)",
+                       }.get(name, f"a short run for CPU-only machines (≈{self.cpu['minutes']:g} min), same data as 2d")
         return conf
 
     # -- decisions ---------------------------------------------------------------------------
@@ -204,7 +212,7 @@ class DefaultPlanner:
         if p_med < self.min_patch:
             raise PlanningError(f"the median cropped slice ({fmt_size(med)} px) is smaller than the minimum patch "
                                 f"{self.min_patch} px; AutoSR needs larger slices")
-        cpu = name != "2d"
+        cpu = self.is_cpu(name)
         budget = self.cpu["patch"] if cpu else self.paper_patch
         size = min(budget, p_med, p_img)
         why = [f"HR patch {size}×{size}: min of the compute budget {budget} px"
@@ -251,11 +259,12 @@ class DefaultPlanner:
 
     def plan_degradation(self, name: str = "2d") -> Dict[str, Any]:
         sigma = round(_default_sigma(3), 4)
-        # 2d keeps the paper's resize (no antialiasing). The short CPU run models the low-resolution
-        # voxel as averaging what it covers (antialiased resampling): with the 3×3 blur alone, s > 3
-        # leaves aliased LR samples from which no filter recovers more than bicubic does (measured:
-        # even a least-squares 7×7 correction of bicubic gains nothing at 4× on BraTS).
-        antialias = name != "2d"
+        # 2d and 2d_paper keep the paper's resize (no antialiasing) as reference recipe. The short CPU
+        # run's reference models the LR voxel as averaging what it covers (antialiased resampling):
+        # with the 3×3 blur alone, s > 3 leaves aliased LR samples from which no filter recovers more
+        # than bicubic does (measured: even a least-squares 7×7 correction of bicubic gains nothing at
+        # 4× on BraTS).
+        antialias = self.is_cpu(name)
         base = {"mode": "synthetic", "kernel_size": 3, "sigma": sigma, "noise_std": 0.0, "antialias": antialias}
         if self.fp.get("paired"):
             r = self.paired_scales()
@@ -265,11 +274,44 @@ class DefaultPlanner:
         how = ("bicubic downsampling by s, as the paper's resize (no antialiasing)" if not antialias else
                "antialiased bicubic downsampling by s, so each LR voxel averages the area it covers like a real "
                "thicker voxel (without it, aliasing at s > 3 leaves nothing a short run can learn beyond bicubic)")
-        return dict(base, why=f"MIASSR eq. 1: 3×3 Gaussian blur (σ = {sigma:g}, OpenCV's default for 3×3) then "
-                              f"{how}; noise off (the papers add none)")
+        reference = (f"Reference recipe (validation, `autosr_evaluate --degradation planned`): MIASSR eq. 1, 3×3 "
+                     f"Gaussian blur (σ = {sigma:g}, OpenCV's default for 3×3) then {how}; noise off")
+        if name == "2d_paper":
+            return dict(base, families=[], noise={"model": "none"},
+                        why=reference + ". Training uses this recipe only, as the paper did (no families).")
+        families, noise, why = self.acquisition_distribution()
+        return dict(base, families=families, noise=noise, why=reference + ". " + why)
+
+    def acquisition_distribution(self) -> Tuple[List[Dict[str, Any]], Dict[str, Any], str]:
+        """The families, noise and reason of the training distribution, from the dataset's modalities."""
+        psf = {"name": "gaussian_psf", "sigma": [0.5, 1.0], "kernel_size": 3, "antialias_probability": 0.5,
+               "why": "Gaussian PSF + bicubic resampling with or without antialiasing: the papers' recipe (σ 0.8, "
+                      "no antialiasing) and its neighbours"}
+        area = {"name": "area", "why": "each LR voxel the mean of what it covers (an ideal thick voxel)"}
+        if all(m == "CT" for m in self.fp["modalities"]):
+            families = [dict(psf, weight=0.35), dict(area, weight=0.15),
+                        {"name": "ct_like", "weight": 0.5, "fwhm": [0.7, 1.5],
+                         "why": "a reconstruction kernel: Gaussian of FWHM 0.7–1.5 LR voxels (soft to sharp)"}]
+            noise = {"model": "gaussian", "snr": [20.0, 200.0], "probability": 0.5,
+                     "why": "CT quantum noise is close to Gaussian in the reconstructed image; SNR 20–200 spans "
+                            "low-dose to standard-dose soft tissue in a [0, 1] HU window"}
+            why = ("CT: low resolution comes from the reconstruction kernel and the detector, with quantum noise, so "
+                   "the CT kernel family and Gaussian noise join the papers' recipe")
+        else:
+            families = [dict(psf, weight=0.45), dict(area, weight=0.1),
+                        {"name": "kspace", "weight": 0.45, "windows": ["none", "hann", "hamming", "fermi"],
+                         "why": "an MR scanner's smaller matrix: central k-space, apodised by a filter or not, "
+                                "magnitude image (Gibbs ringing)"}]
+            noise = {"model": "rician", "snr": [15.0, 150.0], "probability": 0.3,
+                     "why": "MR magnitude images carry Rician noise; SNR 15–150 spans clinical scans, and 70 % of "
+                            "patches stay noise-free so clean input is not smoothed"}
+            why = ("MR: a real low-resolution scan is a truncated k-space (often apodised) with Rician noise, so the "
+                   "k-space family and Rician noise join the papers' recipe; a model of one recipe harms the others")
+        return families, noise, ("Training draws each patch's acquisition from these families by weight (ranges "
+                                 "uniformly, SNR log-uniformly): " + why)
 
     def plan_network(self, name: str) -> Dict[str, Any]:
-        if name == "2d":
+        if not self.is_cpu(name):
             return {"name": "MetaSR", "in_channels": self.num_channels, "width": 64, "depth": 16, "res_scale": 1.0,
                     "mlp_hidden": 256, "bias": True, "upsample_skip": "none",
                     "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256"}
@@ -280,7 +322,7 @@ class DefaultPlanner:
                        f"untrained model equal bicubic, so a short run learns only the residual"}
 
     def plan_critic(self, name: str) -> Dict[str, Any]:
-        if name == "2d":
+        if not self.is_cpu(name):
             return {"name": "WGANCritic", "in_channels": self.num_channels, "num_blocks": 7, "base_width": 64,
                     "why": "MIASSR/SRGAN critic: 7 down-sampling blocks, no batch norm"}
         return {"name": "WGANCritic", "in_channels": self.num_channels, "num_blocks": self.cpu["critic_blocks"],
@@ -292,7 +334,7 @@ class DefaultPlanner:
         s_max = float(scales["max"])
         vals = [v for v in t["val_scales"] if v <= s_max + 1e-9]
         t["val_scales"] = vals + ([s_max] if not vals or vals[-1] < s_max else [])
-        if name == "2d":
+        if not self.is_cpu(name):
             t["why"] = ("MIASSR §4.3: 1e5 L1 warm-up steps then 1e5 GAN steps (λ=1, γ=0.001, η=0.006), Adam 1e-4 "
                         "halved every 5e4, losses above 1e8 discarded; validation scales ≤ s_max")
             return t

@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scales (default 1.5 2 2.5 3 3.5 4, limited to the model's maximum)")
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="val: the fold's validation cases (preprocessed); test: imagesTs scans")
+    p.add_argument("--degradation", nargs="+", default=["planned"], metavar="NAME",
+                   help="how LR is made from the held-out scans: planned (the plan's reference recipe, default), "
+                        "paper (MIASSR: 3x3 Gaussian, bicubic), antialiased, area, kspace (an MR scanner's smaller "
+                        "matrix), ct (CT kernel + noise), or all (planned and the families of the dataset's "
+                        "modality); several give one table each (documentation/degradation.md)")
     p.add_argument("--baselines", nargs="*", default=["bicubic"], help="bicubic, bilinear, nearest (default bicubic)")
     p.add_argument("-tr", dest="trainer", default="MetaSRTrainer")
     p.add_argument("-p", dest="plans", default="autosrPlans")
@@ -77,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          checkpoint=args.checkpoint, output=args.output, device=args.device,
                          max_slices_per_case=args.max_slices, num_examples=args.num_examples,
                          batch_size=args.batch_size, allow_extrapolation=args.allow_extrapolation,
-                         clip_scales=args.scales is None)
+                         clip_scales=args.scales is None, degradation=args.degradation)
     print(f"autosr_evaluate: results in {out}")
     return 0
 

@@ -19,8 +19,9 @@ from typing import Tuple
 import torch
 
 from autosr.degradation.grid import AxisScales, axis_scales, lr_centres, lr_shape
+from autosr.plans import APODISATION_WINDOWS
 
-WINDOWS = ("none", "hann", "hamming", "fermi")
+WINDOWS = APODISATION_WINDOWS
 
 
 def kept_frequencies(n_lr: int) -> torch.Tensor:

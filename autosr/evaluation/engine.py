@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from autosr.degradation import degrade, upsample
+from autosr.degradation import Acquisition, synthesize, upsample
 from autosr.errors import AutoSRError
 from autosr.evaluation import metrics as M
 from autosr.evaluation.perceptual import PerceptualMetrics
@@ -24,7 +24,6 @@ from autosr.scales import as_fraction, sr_size
 
 if TYPE_CHECKING:
     from autosr.inference.predictor import Predictor
-    from autosr.plans import DegradationPlan
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +59,17 @@ class Evaluator:
     """Runs methods over (case, slice, scale) and collects rows, examples and perceptual pairs."""
 
     def __init__(self, scales: Sequence[float], baselines: Sequence[str], predictor: Optional["Predictor"] = None,
-                 degradation: Optional["DegradationPlan"] = None, num_examples: int = 3, device: str = "cpu") -> None:
+                 acquisitions: Optional[Dict[str, Acquisition]] = None, num_examples: int = 3,
+                 device: str = "cpu") -> None:
+        """``acquisitions``: how LR is made, by label; with one labelled ``planned`` methods keep their
+        plain names, otherwise each row's method is suffixed ``[label]``."""
         unknown = [b for b in baselines if b not in BASELINES]
         if unknown:
             raise EvaluationError(f"unknown baseline(s) {', '.join(unknown)}; available: {', '.join(BASELINES)}")
         self.scales = [as_fraction(str(s)) for s in scales]
         self.baselines = list(baselines)
         self.predictor = predictor
-        self.deg = degradation
+        self.acquisitions = dict(acquisitions or {})
         self.rows: List[Dict[str, Any]] = []
         self.examples: List[Example] = []
         self.num_examples = num_examples
@@ -77,16 +79,17 @@ class Evaluator:
     def add_case(self, case: str, vol: np.ndarray, slices: List[int], example_slice: Optional[int]) -> None:
         """Evaluate ``vol`` ``(C, S, H, W)`` in [0, 1] on ``slices`` at every scale."""
         hr_all = torch.as_tensor(np.ascontiguousarray(vol[:, slices], dtype=np.float32)).transpose(0, 1)
-        for s in self.scales:
-            d = self.deg
-            lr = degrade(hr_all, s, sigma=d.sigma, kernel_size=d.kernel_size, noise_std=d.noise_std,
-                         antialias=d.antialias, generator=self.gen)
-            h, w = sr_size(lr.shape[-2], s), sr_size(lr.shape[-1], s)
-            hr = hr_all[..., :h, :w].numpy()
-            outs = {"model": self.predictor.super_resolve(lr.numpy(), s)}
-            for b in self.baselines:
-                outs[b] = upsample(lr, s, mode=b).numpy()
-            self.score(case, slices, float(s), hr, outs, lr.numpy(), example_slice)
+        plain = list(self.acquisitions) == ["planned"]
+        for label, acq in self.acquisitions.items():
+            suffix = "" if plain else f" [{label}]"
+            for s in self.scales:
+                lr = synthesize(hr_all, s, acq, self.gen)
+                h, w = sr_size(lr.shape[-2], s), sr_size(lr.shape[-1], s)
+                hr = hr_all[..., :h, :w].numpy()
+                outs = {f"model{suffix}": self.predictor.super_resolve(lr.numpy(), s)}
+                for b in self.baselines:
+                    outs[f"{b}{suffix}"] = upsample(lr, s, mode=b).numpy()
+                self.score(case, slices, float(s), hr, outs, lr.numpy(), example_slice)
 
     def add_pair(self, case: str, vol: np.ndarray, lr_vol: np.ndarray, scale: Fraction, slices: List[int],
                  example_slice: Optional[int]) -> None:

@@ -3,7 +3,7 @@
 Model evaluation: for each held-out HR scan (``val``: the fold's preprocessed validation cases,
 already cropped and normalised; ``test``: ``imagesTs`` raw scans, cropped and normalised like
 prediction), each slice and scale, LR is synthesised with the plan's degradation
-(:func:`autosr.degradation.degrade`, fixed seed) — and in paired datasets the case's real LR
+(the plan's reference recipe, or each acquisition ``--degradation`` names, fixed seed) — and in paired datasets the case's real LR
 scan is used too, at its own scale —, super-resolved by the model and by each baseline, and
 compared with ``HR[..., :⌊⌊H/s⌋·s⌋, :⌊⌊W/s⌋·s⌋]`` on [0, 1] intensities (outputs
 clipped to [0, 1]) inside the crop box. Writes the files of :mod:`autosr.evaluation.report`
@@ -11,12 +11,13 @@ and :mod:`autosr.evaluation.plots`.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +26,32 @@ from autosr.evaluation.engine import (BASELINES, DEFAULT_SCALES, EvaluationError
                                       slice_metrics)
 from autosr.paths import preprocessed_dir, raw_dir, resolve_dataset
 
+if TYPE_CHECKING:
+    from autosr.degradation.acquisition import Acquisition
+    from autosr.plans import DegradationPlan
+
 logger = logging.getLogger(__name__)
+
+
+def acquisitions_for(names: Sequence[str], plan: "DegradationPlan", modalities: Sequence[str]
+                     ) -> Dict[str, "Acquisition"]:
+    """Label → acquisition for ``--degradation`` names: ``planned`` (the plan's reference recipe), a
+    named one (:data:`autosr.degradation.acquisition.NAMED`), or ``all``: ``planned`` and the families
+    of the dataset's modality (CT when every channel is CT, else MR). Duplicates are kept once."""
+    from autosr.degradation.acquisition import FAMILIES_BY_MODALITY, named
+    expanded: List[str] = []
+    for n in names:
+        expanded += (["planned", *FAMILIES_BY_MODALITY["CT" if all(m == "CT" for m in modalities) else "MR"]]
+                     if n == "all" else [n])
+    out: Dict[str, "Acquisition"] = {}
+    for n in expanded:
+        try:
+            acq = named(n, plan)
+        except ValueError as exc:
+            raise EvaluationError(f"--degradation: {exc}") from None
+        if acq not in out.values():
+            out[n] = acq
+    return out
 
 
 def _val_cases(pre_folder: Path, fold: str) -> List[str]:
@@ -83,8 +109,11 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                    plans: str = "autosrPlans", configuration: Optional[str] = None,
                    checkpoint: str = "checkpoint_final.pth", output: Optional[os.PathLike] = None,
                    device: str = "auto", max_slices_per_case: Optional[int] = None, num_examples: int = 3,
-                   batch_size: int = 8, allow_extrapolation: bool = False, clip_scales: bool = False) -> Path:
+                   batch_size: int = 8, allow_extrapolation: bool = False, clip_scales: bool = False,
+                   degradation: Sequence[str] = ("planned",)) -> Path:
     """Evaluate fold ``fold`` of a trained model at ``scales``; returns the output folder.
+
+    ``degradation``: how LR is made, one table each (:func:`acquisitions_for`).
 
     Default output: ``$AUTOSR_RESULTS/DatasetXXX/{model}/fold_N/evaluation_{split}/``. ``clip_scales``
     drops scales above the model's maximum (for default scale lists) instead of refusing them.
@@ -111,7 +140,8 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                     "(the plan's blur) at every requested scale")
     name = folder.parent.name
     out = Path(output) if output else folder / f"fold_{fold}" / f"evaluation_{split}"
-    ev = Evaluator(scales, baselines, predictor, config.degradation, num_examples, str(predictor.device))
+    acquisitions = acquisitions_for(degradation, config.degradation, predictor.plans.modalities)
+    ev = Evaluator(scales, baselines, predictor, acquisitions, num_examples, str(predictor.device))
     source = (_iter_val(preprocessed_dir() / name, config.data_identifier, fold, paired) if split == "val"
               else _iter_test(raw_dir() / resolve_dataset(name, raw_dir()), predictor))
     n_cases = 0
@@ -126,7 +156,8 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                 n_pairs += 1
             n_cases += 1
     extra = {"dataset": name, "model_folder": str(folder), "fold": fold, "checkpoint": checkpoint, "split": split,
-             "cases": n_cases, "paired_cases": n_pairs, "baselines": list(baselines), "degradation": config.degradation.__dict__,
+             "cases": n_cases, "paired_cases": n_pairs, "baselines": list(baselines), "degradation": dataclasses.asdict(config.degradation),
+             "acquisitions": {k: dataclasses.asdict(a) for k, a in acquisitions.items()},
              "intensities": "normalised [0, 1] (outputs clipped), inside each case's crop box",
              "statistics": "mean ± std over slices (and channels)"}
     ev.finish(out, extra, f"{name} {folder.name} fold {fold} ({split}, {n_cases} case(s))")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -78,9 +78,48 @@ def summarize(per_slice: pd.DataFrame) -> Dict[str, Any]:
     return {"per_scale": per_scale, "mean_over_scales": over, "methods": methods, "scales": order}
 
 
+def acquisition_label(method: str) -> Tuple[str, str]:
+    """``"model [kspace]"`` → ``("model", "kspace")``; a method without a label → ``(method, "")``."""
+    if method.endswith("]") and " [" in method:
+        base, label = method[:-1].rsplit(" [", 1)
+        return base, label
+    return method, ""
+
+
 def format_table(summary: Mapping[str, Any]) -> str:
-    """Plain-text table: one row per scale (and the mean), PSNR / SSIM / NRMSE per method."""
-    methods: Sequence[str] = summary["methods"]
+    """Plain-text tables, one per acquisition (``[label]`` of the methods): a row per scale (and the
+    mean), PSNR / SSIM / NRMSE per method; then, with several acquisitions, the model's PSNR gain."""
+    groups: Dict[str, List[str]] = {}
+    for m in summary["methods"]:
+        groups.setdefault(acquisition_label(m)[1], []).append(m)
+    if len(groups) == 1:
+        return _method_table(summary, summary["methods"])
+    blocks = [f"LR made by: {label}\n{_method_table(summary, methods)}" for label, methods in groups.items()]
+    return "\n\n".join(blocks + [format_gains(summary)])
+
+
+def format_gains(summary: Mapping[str, Any], baseline: str = "bicubic") -> str:
+    """One row per acquisition: the model's PSNR minus ``baseline``'s at each scale and on average (dB)."""
+    rows, scales = [], [k for k in summary["scales"] if k != NO_SCALE]
+    for m in summary["methods"]:
+        base, label = acquisition_label(m)
+        ref = f"{baseline} [{label}]" if label else baseline
+        if base != "model" or ref not in summary["methods"]:
+            continue
+        gains = []
+        for k in scales:
+            a, b = (summary["per_scale"][k].get(x, {}).get("psnr", {}).get("mean") for x in (m, ref))
+            gains.append(None if a is None or b is None else a - b)
+        known = [g for g in gains if g is not None]
+        rows.append([label or "planned"] + [f"{g:+.2f}" if g is not None else "-" for g in gains]
+                    + [f"{np.mean(known):+.2f}" if known else "-"])
+    head = [f"model - {baseline} PSNR (dB)"] + [f"x{k}" for k in scales] + ["mean"]
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head)] + [fmt.format(*r) for r in rows])
+
+
+def _method_table(summary: Mapping[str, Any], methods: Sequence[str]) -> str:
     head = ["scale"] + [f"{m} {metric.upper()}" for m in methods for metric in METRICS]
     lines: List[List[str]] = []
     for key in summary["scales"]:
@@ -142,5 +181,5 @@ def load_summary(folder: Path) -> Dict[str, Any]:
     return json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
 
 
-__all__ = ["per_slice_frame", "per_case_frame", "summarize", "format_table", "write_reports", "load_summary",
+__all__ = ["per_slice_frame", "per_case_frame", "summarize", "format_table", "format_gains", "acquisition_label", "write_reports", "load_summary",
            "METRICS", "NO_SCALE"]

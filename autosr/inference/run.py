@@ -27,6 +27,7 @@ from autosr.inference import record
 from autosr.inference.inputs import CaseInput, check_output_location, find_cases, select_part
 from autosr.inference.io_workers import IOPipeline
 from autosr.inference.prep import PreparedCase, in_plane_axes
+from autosr.inference.trust import TrustCheck
 from autosr.inference.writer import CaseWriter, remove_stale_partials
 from autosr.scales import MAX_SCALE, ScaleLike, sr_size
 
@@ -198,13 +199,21 @@ def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
     with IOPipeline(num_workers) as io:
         for case, item in io.prefetch(load, todo):
             outputs, want = case.output_files(output_folder), wanted[case.name]
-            after = None if want is None else functools.partial(record.write, record.record_path(output_folder, case),
-                                                                   want, outputs)
+            checks: Dict[str, Any] = {}  # filled before the writer closes, read when it writes the record
+            after = None if want is None else functools.partial(_write_record, record.record_path(output_folder, case),
+                                                                   want, checks, outputs)
             writer = CaseWriter(item.prep, item.scale, item.geometry, outputs,
                                 item.input_dtype if keep_dtype else np.float32, background_thread=num_workers > 0,
                                 after_write=after)
+            trust = TrustCheck(predictor.configuration, item.scale, case.name, len(item.prep.slices))
+            trust.check_input(item.prep.slices)
+
+            def sink(start: int, sr: np.ndarray, prep: PreparedCase = item.prep) -> None:
+                trust.add(start, prep.slices[start:start + len(sr)], sr)
+                writer.add(start, sr)
             try:
-                predictor.super_resolve_prepared(item.prep, item.scale, desc=case.name, sink=writer.add)
+                predictor.super_resolve_prepared(item.prep, item.scale, desc=case.name, sink=sink)
+                checks.update(trust.finish())
                 io.track(writer.close())
             except BaseException:
                 writer.abort()  # no partial file of this scan; finished scans stay
@@ -220,6 +229,11 @@ def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
                 "%.3g slices/s", n_scans, skipped, n_slices, n_voxels, seconds, summary["voxels_per_s"],
                 summary["slices_per_s"])
     return summary
+
+
+def _write_record(path: Path, want: Dict[str, Any], checks: Dict[str, Any], outputs: Sequence[Path], tmp: Path
+                  ) -> None:
+    record.write(path, {**want, "checks": checks}, outputs, tmp)
 
 
 def _refined_voxels(prep: PreparedCase, scale: Fraction) -> int:

@@ -10,8 +10,10 @@ Each batch (MIASSR section 4.3):
    pixels) and all-background windows are redrawn (a few tries), as MIASSR crops the background;
 4. augments them (random flips and 90° rotations; a rotated patch is cropped with swapped sides so
    every patch of the batch has the same shape);
-5. synthesises LR with :func:`autosr.degradation.degrade` from the whole region (the planned blur,
-   bicubic by ``s`` with AutoSR's centre alignment, noise), giving ``floor(P/s)`` LR pixels; the
+5. synthesises LR from the whole region, each patch acquired its own way: an acquisition drawn
+   from the plan's degradation distribution (:func:`autosr.degradation.draw`: Gaussian PSF with
+   or without antialiasing, area, MR k-space, CT kernel, noise), or the plan's reference recipe
+   when it has none, with AutoSR's centre alignment, giving ``floor(P/s)`` LR pixels; the
    HR target is the region's first ``floor(s·h)`` pixels, the same field of view. In paired mode
    the LR patch is instead cut from the case's real low-resolution scan at the matching,
    grid-aligned position.
@@ -39,7 +41,7 @@ import torch
 from batchgenerators.dataloading.data_loader import SlimDataLoaderBase
 from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAugmenter
 
-from autosr.degradation import degrade
+from autosr.degradation import draw, recipe, synthesize
 from autosr.plans import DegradationPlan, ScalePlan
 from autosr.scales import as_fraction, patch_sizes
 
@@ -176,9 +178,11 @@ class SRPatchLoader(SlimDataLoaderBase):
         # Degrading the whole P×P region gives exactly floor(P/s) LR pixels (eq. 20); its first
         # floor(s·h) HR pixels cover the same field of view from the same edge (centre convention).
         region = np.stack([self._random_hr_patch(*self.patch_size) for _ in range(self.batch_size)])
-        d = self.degradation
-        lr = degrade(torch.from_numpy(region), s, sigma=d.sigma, kernel_size=d.kernel_size, noise_std=d.noise_std,
-                     antialias=d.antialias, generator=self.generators["data"])
+        g, d = self.generators["data"], self.degradation
+        if d.families:  # each patch acquired its own way (family, parameters, noise)
+            lr = torch.cat([synthesize(torch.from_numpy(region[i:i + 1]), s, draw(d, g), g) for i in range(len(region))])
+        else:
+            lr = synthesize(torch.from_numpy(region), s, recipe(d), g)
         hr = np.ascontiguousarray(region[:, :, :h_hr, :w_hr])
         return {"lr": lr.numpy(), "hr": hr, "scale": f"{s.numerator}/{s.denominator}"}
 

@@ -43,6 +43,10 @@ def walk_sections(plans: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]
         yield f"configurations.{name}", conf
         for sec in ("patch", "scales", "degradation", "network", "critic", "training"):
             yield f"configurations.{name}.{sec}", conf[sec]
+        for i, family in enumerate(conf["degradation"].get("families", [])):
+            yield f"configurations.{name}.degradation.families.{i}", family
+        if conf["degradation"].get("noise", {}).get("model", "none") != "none":
+            yield f"configurations.{name}.degradation.noise", conf["degradation"]["noise"]
 
 
 def lr_patch_ok(patch: int, scales, min_lr: int) -> bool:

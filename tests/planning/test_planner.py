@@ -47,7 +47,7 @@ def test_every_field_is_present_with_its_why(autosr_folders):
     _, plans = _plan(autosr_folders["raw"], dataset_id=3)
     for where, section in walk_sections(plans.raw):
         assert section.get("why"), f"{where} has no why"
-    assert set(plans.configuration_names) == {"2d", "2d_cpu"}
+    assert set(plans.configuration_names) == {"2d", "2d_cpu", "2d_paper"}
     assert len({plans.configuration(n).data_identifier for n in plans.configuration_names}) == 1
     Plans.load(plans.path)                                    # the file on disk is valid
 
