@@ -109,3 +109,27 @@ def test_paired_dataset_uses_the_real_lr_too(autosr_folders):
     assert summary["paired_cases"] == 1
     assert set(summary["per_scale"]["2"]) == {"model", "bicubic", "model (real LR)", "bicubic (real LR)"}
     assert set(summary["per_scale"]["3"]) == {"model", "bicubic"}
+
+
+def test_degradation_all_gives_one_table_per_acquisition_family(setup, tmp_path, capsys):
+    out = tmp_path / "ev_all"
+    assert main(["-d", "1", "-f", "0", "-s", "2", "3", "-o", str(out), "--device", "cpu", "--max_slices", "2",
+                 "--degradation", "all"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    # the model's plans are MR with the paper's recipe as reference: planned (= paper), antialiased and kspace
+    labels = ["planned", "antialiased", "kspace"]
+    assert list(summary["acquisitions"]) == labels
+    assert summary["acquisitions"]["kspace"]["family"] == "kspace"
+    assert set(summary["mean_over_scales"]) == {f"{m} [{a}]" for m in ("model", "bicubic")
+                                                for a in labels}
+    for a in labels:
+        assert f"LR made by: {a}" in printed
+    gains = printed.split("model - bicubic PSNR (dB)")[1].splitlines()
+    assert [row.split()[0] for row in gains[1:4]] == labels
+    # each family is its own LR: bicubic's PSNR differs between them
+    b = [summary["per_scale"]["2"][f"bicubic [{a}]"]["psnr"]["mean"] for a in labels]
+    assert len({round(v, 3) for v in b}) == 3
+    assert main(["-d", "1", "-f", "0", "-s", "2", "-o", str(tmp_path / "x"), "--device", "cpu",
+                 "--degradation", "jpeg"]) == 1
+    assert "--degradation: unknown degradation 'jpeg'; choose planned, paper" in capsys.readouterr().err
