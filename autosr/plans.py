@@ -72,7 +72,7 @@ class Rule:
         try:
             self.convert(value)
         except _Invalid as exc:
-            return str(exc).lstrip(".")
+            return f"must be {self.what}: {exc}"
         except (TypeError, ValueError):
             return f"must be {self.what}, got {json.dumps(value, default=str)}"
         return None
@@ -173,16 +173,16 @@ class _Invalid(ValueError):
 def _members(v: Any, rules: Mapping[str, Rule], where: str, required: Tuple[str, ...] = ()) -> Dict[str, Any]:
     """Check a nested object's keys and values against ``rules``; raise :class:`_Invalid` naming the key."""
     if not isinstance(v, Mapping):
-        raise _Invalid(f"{where} must be a JSON object, got {json.dumps(v, default=str)}")
+        raise _Invalid(f"{where or 'it'} is not a JSON object but {json.dumps(v, default=str)}")
     unknown = sorted(set(v) - set(rules) - {"why"})
     if unknown:
-        raise _Invalid(f"{where} has unknown key(s) {', '.join(unknown)} (valid keys: {', '.join(sorted(rules))})")
+        raise _Invalid(f"{where or 'it'} has unknown key(s) {', '.join(unknown)} (valid keys: {', '.join(sorted(rules))})")
     missing = [k for k in required if k not in v]
     if missing:
-        raise _Invalid(f"{where} is missing {', '.join(missing)}")
+        raise _Invalid(f"{where or 'it'} is missing {', '.join(missing)}")
     for k, rule in rules.items():
         if k in v and rule.problem(v[k]):
-            raise _Invalid(f"{where}.{k} {rule.problem(v[k])}")
+            raise _Invalid(f"{where + '.' if where else ''}{k} {rule.problem(v[k])}")
     return {k: rule.convert(v[k]) for k, rule in rules.items() if k in v}
 
 
@@ -218,7 +218,7 @@ def _noise(v: Any) -> Dict[str, Any]:
              "probability": number(0, hi=1.000001)}
     out = _members(v, rules, "", ("model",))
     if out["model"] != "none" and "snr" not in out:
-        raise _Invalid(f"needs \"snr\": [low, high] for noise model {out['model']!r}")
+        raise _Invalid(f"it needs \"snr\": [low, high] for noise model {out['model']!r}")
     return out
 
 
@@ -314,7 +314,7 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": ODD, "sigma": number(0),
                       "noise_std": number(0), "antialias": BOOL,
                       "families": Rule("a list of family objects (may be empty)", lambda v: _families(v)),
-                      "noise": Rule("a noise object", lambda v: _noise(v))},
+                      "noise": Rule("a noise object {model, snr, probability}", lambda v: _noise(v))},
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),
