@@ -6,6 +6,7 @@ exact for any real ``s``, centre at HR coordinate ``(k + 0.5)·s − 0.5``.
 """
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from autosr.degradation.grid import AxisScales, axis_scales, lr_shape
 
 
+@functools.lru_cache(maxsize=256)  # training asks for the same few (patch, scale) matrices every step
 def box_matrix(n_hr: int, n_lr: int, scale: Fraction) -> np.ndarray:
     """``(n_lr, n_hr)`` float64 weights: the overlap of each LR box with each HR pixel, divided by ``s``."""
     s = float(scale)

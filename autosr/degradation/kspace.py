@@ -12,6 +12,7 @@ evaluated separably (exact for any real ``s``, one matrix product per axis). Tru
 """
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Tuple
@@ -29,6 +30,7 @@ def kept_frequencies(n_lr: int) -> torch.Tensor:
     return torch.arange(-(n_lr // 2), n_lr - n_lr // 2, dtype=torch.float64)
 
 
+@functools.lru_cache(maxsize=256)  # training asks for the same few (patch, scale) matrices every step
 def _evaluation_matrix(n_hr: int, n_lr: int, scale: Fraction) -> torch.Tensor:
     """``(M, M)`` complex128: ``exp(2πi·m·x_k / N) / N`` for LR centre ``x_k`` and kept frequency ``m``."""
     x = torch.from_numpy(lr_centres(n_lr, scale))
