@@ -1,7 +1,7 @@
 """Validation: PSNR and SSIM of the model and of bicubic interpolation at fixed scales.
 
 For every validation case a capped number of slices with content (at least 10 % non-zero
-pixels; evenly spaced) is super-resolved whole: ``LR = degrade(HR)``, ``SR = model(LR, s)`` clamped to [0, 1],
+pixels; evenly spaced) is super-resolved whole: ``LR`` = the plan's reference recipe of ``HR``, ``SR = model(LR, s)`` clamped to [0, 1],
 ``bicubic = upsample(LR, s)``; both are compared with ``HR[:, :, :sr_h, :sr_w]`` channel by
 channel (scikit-image metrics, :mod:`autosr.evaluation.metrics`). Scales above the plan's
 ``s_max`` are skipped. Noise, when planned, comes from a generator seeded per case, slice and
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autosr.degradation import degrade, upsample
+from autosr.degradation import recipe, synthesize, upsample
 from autosr.evaluation.metrics import psnr, ssim
 from autosr.plans import DegradationPlan
 from autosr.scales import as_fraction, lr_size
@@ -138,10 +138,8 @@ class ValidationSet:
         if name in self.lowres:
             lr_vol = self.lowres[name][0]
             return hr, torch.from_numpy(np.stack([np.asarray(lr_vol[:, z], np.float32) for z in zs]))
-        d = self.degradation
         g = seeded_generator(self.seed, case_idx, zs[0], s.numerator, s.denominator)
-        return hr, degrade(hr, s, sigma=d.sigma, kernel_size=d.kernel_size, noise_std=d.noise_std,
-                           antialias=d.antialias, generator=g)
+        return hr, synthesize(hr, s, recipe(self.degradation), g)
 
     @torch.no_grad()
     def run(self, generator: nn.Module, device: torch.device | str = "cpu") -> Dict[str, Dict[str, float]]:
