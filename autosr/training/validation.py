@@ -1,7 +1,8 @@
 """Validation: PSNR and SSIM of the model and of bicubic interpolation at fixed scales.
 
 For every validation case a capped number of slices with content (at least 10 % non-zero
-pixels; evenly spaced) is super-resolved whole: ``LR`` = the plan's reference recipe of ``HR``, ``SR = model(LR, s)`` clamped to [0, 1],
+pixels; evenly spaced) is super-resolved whole: ``LR`` = the plan's reference recipe of ``HR``,
+``SR = model(LR, s)`` clamped to [0, 1],
 ``bicubic = upsample(LR, s)``; both are compared with ``HR[:, :, :sr_h, :sr_w]`` channel by
 channel (scikit-image metrics, :mod:`autosr.evaluation.metrics`). Scales above the plan's
 ``s_max`` are skipped. Noise, when planned, comes from a generator seeded per case, slice and
