@@ -108,6 +108,9 @@ def test_each_patch_of_a_batch_is_acquired_its_own_way():
                                                       "kernel_size": 9})), augment=False, seed=5)
     batch = loader.generate_train_batch()
     lr, hr = torch.from_numpy(batch["lr"]), torch.from_numpy(batch["hr"])
+    twin = SRPatchLoader([vol], (48, 48), 8, ScalePlan(max=2.0, sampling="grid", step=0.5),
+                         loader.degradation, augment=False, seed=5)
+    assert np.array_equal(twin.generate_train_batch()["lr"], batch["lr"])     # same seed, same acquisitions
     s = Fraction(batch["scale"])
     region_lr = {n: synthesize(hr, s, a) for n, a in
                  (("kspace", Acquisition("kspace")), ("psf", Acquisition("gaussian_psf", sigma=2.0, kernel_size=9)))}
