@@ -302,8 +302,8 @@ class DefaultPlanner:
                         {"name": "kspace", "weight": 0.45, "windows": ["none", "hann", "hamming", "fermi"],
                          "why": "an MR scanner's smaller matrix: central k-space, apodised by a filter or not, "
                                 "magnitude image (Gibbs ringing)"}]
-            noise = {"model": "rician", "snr": [15.0, 150.0], "probability": 0.2,
-                     "why": "MR magnitude images carry Rician noise; SNR 15–150 spans clinical scans, and 80 % of "
+            noise = {"model": "rician", "snr": [15.0, 150.0], "probability": 0.3,
+                     "why": "MR magnitude images carry Rician noise; SNR 15–150 spans clinical scans, and 70 % of "
                             "patches stay noise-free so clean input is not smoothed"}
             why = ("MR: a real low-resolution scan is a truncated k-space (often apodised) with Rician noise, so the "
                    "k-space family and Rician noise join the papers' recipe; a model of one recipe harms the others")
