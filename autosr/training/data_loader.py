@@ -180,8 +180,7 @@ class SRPatchLoader(SlimDataLoaderBase):
         region = np.stack([self._random_hr_patch(*self.patch_size) for _ in range(self.batch_size)])
         g, d = self.generators["data"], self.degradation
         if d.families:  # each patch acquired its own way (family, parameters, noise)
-            lr = torch.cat([synthesize(torch.from_numpy(region[i:i + 1]), s, draw(d, g), g, field_of_view=False)
-                            for i in range(len(region))])
+            lr = torch.cat([synthesize(torch.from_numpy(region[i:i + 1]), s, draw(d, g), g) for i in range(len(region))])
         else:
             lr = synthesize(torch.from_numpy(region), s, recipe(d), g)
         hr = np.ascontiguousarray(region[:, :, :h_hr, :w_hr])
