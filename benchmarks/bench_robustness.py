@@ -40,6 +40,13 @@ def hr_slices(path: Path, predictor: Predictor, max_slices: int) -> np.ndarray:
     return prep.slices[pick_slices(vol, max_slices)]
 
 
+def _central(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The central ``fraction`` of a 2D image along each axis."""
+    h, w = (max(1, round(n * fraction)) for n in image.shape)
+    y, x = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+    return image[y:y + h, x:x + w]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER",
@@ -52,6 +59,7 @@ def main() -> None:
     p.add_argument("--montage", type=Path, default=None)
     p.add_argument("--montage_family", default="kspace")
     p.add_argument("--montage_scale", default="2")
+    p.add_argument("--montage_zoom", type=float, default=1.0, help="show the central fraction of the slice")
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -80,9 +88,10 @@ def main() -> None:
                     vals = [slice_metrics(out[i, 0], target[i, 0])["psnr"] for i in range(len(out))]
                     psnr.setdefault(fam, {}).setdefault(key, {}).setdefault(n, []).extend(vals)
                 if example is None and fam == args.montage_family and key == f"{float(as_fraction(args.montage_scale)):g}":
-                    i = len(out) // 2
-                    example = Example(case, i, float(s), target[i, 0], {n: o[i, 0] for n, o in outs.items()},
-                                      np.clip(lr[i, 0].numpy(), 0, 1))
+                    i, z = len(out) // 2, args.montage_zoom
+                    hr_view, lr_view = _central(target[i, 0], z), _central(np.clip(lr[i, 0].numpy(), 0, 1), z)
+                    example = Example(case, i, float(s), hr_view, {n: _central(o[i, 0], z) for n, o in outs.items()},
+                                      lr_view)
     names = list(models)
     print(f"model − bicubic PSNR (dB), {sum(len(v) for v in scans.values())} slices of {', '.join(scans)}")
     head = f"{'family':<12} {'model':<8}" + "".join(f"{'x' + k:>8}" for k in psnr[args.families[0]]) + f"{'mean':>8}"
