@@ -299,7 +299,6 @@ class TrainingConfig:
     val_scales: Tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
     val_max_slices: int = 64
     checkpoint_every: int = 5_000
-    ema_decay: float = 0.0                 # > 0: predict with an exponential moving average of the weights
     augment: bool = True
     num_workers: int = 2
     seed: int = 12345
@@ -323,7 +322,7 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
         "perceptual": choice("on", "auto", "off"), "perceptual_layer": TEXT, "vgg_weights": OPTIONAL_PATH,
         "loss_discard_threshold": number(0, above=True), "val_every": integer(0),
         "val_scales": sequence(SCALE), "val_max_slices": integer(1), "checkpoint_every": integer(0),
-        "ema_decay": number(0, hi=1), "augment": BOOL, "num_workers": integer(0), "seed": integer(0), "deterministic": BOOL},
+        "augment": BOOL, "num_workers": integer(0), "seed": integer(0), "deterministic": BOOL},
 }
 SECTIONS = {"patch": PatchPlan, "scales": ScalePlan, "degradation": DegradationPlan, "training": TrainingConfig}
 CONFIGURATION_KEYS = ("data_identifier", "patch", "scales", "degradation", "network", "critic", "training", "why")

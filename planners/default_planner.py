@@ -334,13 +334,9 @@ class DefaultPlanner:
         s_max = float(scales["max"])
         vals = [v for v in t["val_scales"] if v <= s_max + 1e-9]
         t["val_scales"] = vals + ([s_max] if not vals or vals[-1] < s_max else [])
-        ema = ("; predicts with an exponential moving average of the weights (decay 0.999, the last ≈1000 steps): "
-               "smoother than the last step's weights under a randomised acquisition")
         if not self.is_cpu(name):
             t["why"] = ("MIASSR §4.3: 1e5 L1 warm-up steps then 1e5 GAN steps (λ=1, γ=0.001, η=0.006), Adam 1e-4 "
                         "halved every 5e4, losses above 1e8 discarded; validation scales ≤ s_max")
-            if name == "2d":
-                t.update(ema_decay=0.999, why=t["why"] + ema)
             return t
         c = self.cpu
         grid = ScalePlan(max=s_max, sampling="grid", step=float(scales.get("step", self.scale_step))).values()
@@ -351,13 +347,12 @@ class DefaultPlanner:
         gan = max(10, int(train_s * c["gan_fraction"] / (cm.GAN_STEP_FACTOR * step_s)) // 10 * 10)
         t.update(warmup_steps=warm, gan_steps=gan, lr=c["lr"], critic_lr=c["lr"], lr_halve_every=max(10, warm // 2),
                  perceptual="auto", val_every=c["val_every"], checkpoint_every=c["val_every"],
-                 val_max_slices=c["val_max_slices"], num_workers=c["num_workers"], ema_decay=0.999)
+                 val_max_slices=c["val_max_slices"], num_workers=c["num_workers"])
         total = (warm + cm.GAN_STEP_FACTOR * gan) * step_s / (1.0 - c["validation_fraction"])
         t["why"] = (f"≈{total / 60:.0f} min on a 2-core CPU: {warm} L1 warm-up + {gan} GAN steps at an estimated "
                     f"{step_s:.2f} s per L1 step ({cm.CPU_SECONDS_PER_GMAC:g} s/GMAC, planners/cost_model.py), GAN steps "
                     f"{cm.GAN_STEP_FACTOR:g}× dearer, {c['validation_fraction']:.0%} for validation; lr {c['lr']:g} "
-                    f"halved every {max(10, warm // 2)} steps; perceptual loss only if VGG weights are available"
-                    + ema)
+                    f"halved every {max(10, warm // 2)} steps; perceptual loss only if VGG weights are available")
         return t
 
     # -- validity (hand edits) ---------------------------------------------------------------

@@ -45,18 +45,6 @@ def halving_schedule(optimizer: torch.optim.Optimizer, every: int) -> torch.opti
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, int(every)), gamma=0.5)
 
 
-def ema_model(generator: nn.Module, decay: float) -> Optional[torch.optim.swa_utils.AveragedModel]:
-    """An exponential moving average of ``generator``'s weights (``decay`` per step), or ``None`` for 0.
-
-    The average of the last ≈1/(1 − decay) steps is smoother than the last step's weights, which a
-    short, noisy run (a batch of 8 patches, each acquired its own way) leaves scattered.
-    """
-    if decay <= 0:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay))
-
-
 def step_overrides(training: TrainingConfig, steps: Optional[int], warmup_steps: Optional[int]) -> Dict[str, Any]:
     """Overrides for ``--steps N`` (total, warm-up proportion kept) and ``--warmup_steps N``.
 

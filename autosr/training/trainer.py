@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from autosr import threads
@@ -95,7 +94,6 @@ class MetaSRTrainer:
         self.sched_c = C.halving_schedule(self.opt_c, self.t.lr_halve_every)
         self.model = D.wrap(self.generator, self.dist, self.device)
         D.broadcast_module(self.critic, self.dist)
-        self.ema = C.ema_model(self.generator, self.t.ema_decay)
         from autosr.losses import L1Loss, critic_loss, generator_adversarial_loss
         self.l1 = L1Loss()
         self.critic_loss, self.adversarial_loss = critic_loss, generator_adversarial_loss
@@ -286,7 +284,6 @@ class MetaSRTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self._update_ema()
         return {"l1": float(loss.detach())}
 
     def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale) -> Dict[str, float]:
@@ -316,18 +313,9 @@ class MetaSRTrainer:
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
-            self._update_ema()
             out["g"] = float(g_loss.detach())
         self.critic.requires_grad_(True)
         return out
-
-    def _update_ema(self) -> None:
-        if self.ema is not None:
-            self.ema.update_parameters(D.unwrap(self.model))
-
-    def predicting_generator(self) -> nn.Module:
-        """The weights prediction uses: the moving average when ``training.ema_decay`` > 0."""
-        return self.ema.module if self.ema is not None else D.unwrap(self.model)
 
     # -- validation ----------------------------------------------------------------------------
     def run_validation(self) -> Dict[str, Dict[str, float]]:
@@ -335,7 +323,7 @@ class MetaSRTrainer:
         results: Dict[str, Dict[str, float]] = {}
         if self.validation is not None:
             start = time.perf_counter()
-            results = self.validation.run(self.predicting_generator(), self.device)
+            results = self.validation.run(D.unwrap(self.model), self.device)
             seconds = time.perf_counter() - start
             self.seconds["validation"] += seconds
             for line in format_results(results, self.step):
@@ -358,10 +346,8 @@ class MetaSRTrainer:
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to resume and to predict (tensors and plain values only)."""
         rng = ckpt_io.capture_rng_state(self.loader.generators if self.num_workers == 0 else None)
-        ema = {} if self.ema is None else {"generator_train": D.unwrap(self.model).state_dict(),
-                                           "ema_updates": int(self.ema.n_averaged)}
-        return {"format": "autosr-checkpoint", "format_version": 1, **ema,
-                "generator": self.predicting_generator().state_dict(), "generator_config": dict(self.generator_config),
+        return {"format": "autosr-checkpoint", "format_version": 1,
+                "generator": D.unwrap(self.model).state_dict(), "generator_config": dict(self.generator_config),
                 "critic": self.critic.state_dict(), "critic_config": dict(self.critic_config),
                 "optimizer_g": self.opt_g.state_dict(), "optimizer_c": self.opt_c.state_dict(),
                 "scheduler_g": self.sched_g.state_dict(), "scheduler_c": self.sched_c.state_dict(),
@@ -378,10 +364,7 @@ class MetaSRTrainer:
 
     def load_state_dict(self, ckpt: Mapping[str, Any]) -> None:
         """Restore a run saved by :meth:`state_dict` (after :meth:`initialize`)."""
-        D.unwrap(self.model).load_state_dict(ckpt.get("generator_train", ckpt["generator"]))
-        if self.ema is not None:  # a checkpoint without an average starts one from its weights
-            self.ema.module.load_state_dict(ckpt["generator"])
-            self.ema.n_averaged.fill_(int(ckpt.get("ema_updates", 0)))
+        D.unwrap(self.model).load_state_dict(ckpt["generator"])
         self.critic.load_state_dict(ckpt["critic"])
         self.opt_g.load_state_dict(ckpt["optimizer_g"])
         self.opt_c.load_state_dict(ckpt["optimizer_c"])

@@ -71,8 +71,7 @@ def test_interrupted_run_resumes_to_identical_weights(env):
     assert main(["1", "0", "-c", "2d_cpu", "-tr", helper, "--c", "--device", "cpu"]) == 0
     a = torch.load(env / "Dataset001_One" / RUN / "fold_0" / "checkpoint_final.pth", weights_only=True)
     b = torch.load(fold / "checkpoint_final.pth", weights_only=True)
-    assert a["ema_updates"] == b["ema_updates"] > 0                # the planned CPU run predicts with an average
-    for part in ("generator", "generator_train", "critic"):
+    for part in ("generator", "critic"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
     assert "continuing from" in (fold / "training_log.txt").read_text(encoding="utf-8")
