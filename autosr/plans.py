@@ -1,7 +1,8 @@
 """The plans file (``autosrPlans.json``): what the planner decided, read into typed objects.
 
-The JSON is hand-editable. Each configuration (``"2d"``: the MIASSR paper's schedule;
-``"2d_cpu"``: a short run for CPU-only machines) holds sections that map onto the dataclasses
+The JSON is hand-editable. Each configuration (``"2d"``: the MIASSR paper's schedule, trained on a
+distribution of acquisitions; ``"2d_cpu"``: a short run of it for CPU-only machines; ``"2d_paper"``:
+the paper's schedule and single recipe) holds sections that map onto the dataclasses
 below; an unknown or mistyped key is an error that names the file and lists the valid keys,
 so a typo never passes silently. Every reader validates the whole file on load
 (:meth:`Plans.load`): each value's type and range (:data:`FIELD_RULES`), the rules between values
@@ -18,7 +19,7 @@ Top-level layout::
       "slicing": {"axis": 0, "why": "..."},                 # array axis (numpy order) slices are taken along
       "crop": {"margin": [0, 4, 4], "why": "..."},          # voxels added around the foreground box per array axis
       "normalization": [{"scheme": "MR", "lower": null, "upper": null, "upper_percentile": 99.5, "why": "..."}],
-      "configurations": {"2d": {...}, "2d_cpu": {...}}
+      "configurations": {"2d": {...}, "2d_cpu": {...}, "2d_paper": {...}}
     }
 
 A configuration::
@@ -26,7 +27,9 @@ A configuration::
     {"data_identifier": "autosrPlans_2d",
      "patch": {"size": [96, 96], "batch_size": 16, "min_lr_patch": 12, "why": "..."},
      "scales": {"max": 4.0, "sampling": "grid", "step": 0.05, "why": "..."},
-     "degradation": {"mode": "synthetic", "kernel_size": 3, "sigma": 0.8, "noise_std": 0.0, "antialias": false, "why": "..."},
+     "degradation": {"mode": "synthetic", "kernel_size": 3, "sigma": 0.8, "noise_std": 0.0, "antialias": false,
+                     "families": [{"name": "kspace", "weight": 0.45, "windows": ["none", "hann"]}, ...],
+                     "noise": {"model": "rician", "snr": [15, 150], "probability": 0.3}, "why": "..."},
      "network": {"name": "MetaSR", "width": 64, "depth": 16, ...},
      "critic": {"name": "WGANCritic", ...},
      "training": {... TrainingConfig fields ...},

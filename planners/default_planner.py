@@ -37,7 +37,8 @@ def _default_sigma(kernel_size: int) -> float:
 
 
 class DefaultPlanner:
-    """Plans the paper's configuration ``2d`` and a short CPU configuration ``2d_cpu``."""
+    """Plans ``2d`` (the paper's set-up, robust to the acquisition), ``2d_cpu`` (a short CPU run of it) and
+    ``2d_paper`` (the paper exactly: its single degradation recipe)."""
 
     plans_name = "autosrPlans"
     data_identifier = "autosrPlans_2d"
