@@ -94,7 +94,8 @@ def format_table(summary: Mapping[str, Any]) -> str:
         groups.setdefault(acquisition_label(m)[1], []).append(m)
     if len(groups) == 1:
         return _method_table(summary, summary["methods"])
-    blocks = [f"LR made by: {label}\n{_method_table(summary, methods)}" for label, methods in groups.items()]
+    blocks = [f"LR made by: {label or 'the real low-resolution scans (paired)'}\n{_method_table(summary, methods)}"
+              for label, methods in groups.items()]
     return "\n\n".join(blocks + [format_gains(summary)])
 
 
