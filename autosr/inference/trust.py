@@ -38,8 +38,9 @@ NOISE_MARGIN = 0.5
 #: Relative RMSE above which the output is said not to explain its input (in-distribution dev
 #: inputs stay below 0.03 for the family that made them; documentation/degradation.md).
 MAX_CONSISTENCY_ERROR = 0.06
-#: At most this many slices (evenly spread) are measured per scan: the numbers settle long before.
-MAX_SLICES = 24
+#: At most this many slices (evenly spread) are measured per scan: enough for a scan-level number, and
+#: the checks then cost a few percent of a prediction.
+MAX_SLICES = 8
 #: Each family of a plan, as the acquisitions its output is checked against.
 _REPRESENTATIVES = {"gaussian_psf": ("paper", "antialiased"), "area": ("area",), "kspace": ("kspace",),
                     "ct_like": ("ct",)}
