@@ -9,7 +9,6 @@ distribution existed see exactly the LR they always did.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Optional, Sequence
@@ -41,13 +40,6 @@ class Acquisition:
     noise: str = "none"                # none | gaussian | rician
     snr: Optional[float] = None        # μ_fg / σ (autosr.degradation.noise)
     noise_std: float = 0.0             # the reference recipe's absolute σ (plans' degradation.noise_std)
-
-    def describe(self) -> str:
-        """A short human-readable name, e.g. ``kspace(hann) + rician SNR 32``."""
-        detail = {"gaussian_psf": f"σ {self.sigma:.2g}{', antialiased' if self.antialias else ''}",
-                  "kspace": self.window, "ct_like": f"FWHM {self.fwhm:.2g} px", "area": ""}[self.family]
-        text = f"{self.family}({detail})" if detail else self.family
-        return text + (f" + {self.noise} SNR {self.snr:.0f}" if self.noise != "none" and self.snr else "")
 
 
 #: Fixed acquisitions ``autosr_evaluate --degradation`` names (``planned`` is the plan's own recipe).
@@ -142,9 +134,4 @@ def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator:
     return lr.clamp(0.0, 1.0)
 
 
-def as_dict(acq: Acquisition) -> Dict[str, object]:
-    """JSON-ready fields of ``acq`` (for reports and sidecars)."""
-    return dataclasses.asdict(acq)
-
-
-__all__ = ["Acquisition", "NAMED", "FAMILIES_BY_MODALITY", "recipe", "named", "draw", "synthesize", "as_dict"]
+__all__ = ["Acquisition", "NAMED", "FAMILIES_BY_MODALITY", "recipe", "named", "draw", "synthesize"]
