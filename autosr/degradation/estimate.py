@@ -22,17 +22,12 @@ import torch.nn.functional as F
 
 from autosr.degradation.acquisition import Acquisition, synthesize
 from autosr.degradation.grid import AxisScales
+from autosr.degradation.noise import foreground
 
 _MASK = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 # E|N(0, 36σ²)| = 6σ·sqrt(2/π); the 10th percentile of 6×6 block means of pure Gaussian noise lies
 # at 0.737 of their mean (measured on 16×120×120 samples), so pure noise reads its true SNR.
 _MEAN_TO_SIGMA = math.sqrt(math.pi / 2) / 6.0 / 0.737
-
-
-def _foreground(x: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """Voxels above ``threshold`` × each image's maximum (the SNR definition's foreground)."""
-    flat = x.reshape(x.shape[0], -1)
-    return x > threshold * flat.amax(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
 
 
 def estimate_snr(lr: torch.Tensor, threshold: float = 0.1, block: int = 6, quantile: float = 0.1) -> float:
@@ -47,7 +42,7 @@ def estimate_snr(lr: torch.Tensor, threshold: float = 0.1, block: int = 6, quant
     if h < 3 + block or w < 3 + block:
         return float("inf")
     resp = F.conv2d(x.reshape(b * c, 1, h, w), _MASK.reshape(1, 1, 3, 3)).abs()
-    fg = _foreground(x, threshold)
+    fg = foreground(x, threshold)
     inner = fg.reshape(b * c, 1, h, w)[..., 1:-1, 1:-1].float()
     level = F.avg_pool2d(resp, block, block)[F.avg_pool2d(inner, block, block) >= 1.0]
     if level.numel() == 0:
@@ -62,7 +57,7 @@ def consistency_error(lr: torch.Tensor, sr: torch.Tensor, scale: AxisScales,
     """``(best family, its error, every family's error)``: relative RMSE over ``lr``'s foreground
     between ``lr`` ``(B, C, h, w)`` and ``sr`` ``(B, C, ⌊h·s⌋, ⌊w·s⌋)`` acquired again by each family."""
     lr = lr.to(torch.float32)
-    fg = _foreground(lr)
+    fg = foreground(lr)
     norm = float(lr[fg].pow(2).mean().sqrt()) or 1.0
     errors: Dict[str, float] = {}
     for name, acq in families:

@@ -13,12 +13,18 @@ from typing import Optional
 import torch
 
 
+def foreground(signal: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """The SNR definition's foreground: voxels of ``signal`` ``(B, …)`` above ``threshold`` × each image's maximum."""
+    peak = signal.reshape(signal.shape[0], -1).amax(dim=1)
+    return signal > threshold * peak.reshape(-1, *([1] * (signal.dim() - 1)))
+
+
 def noise_sigma(signal: torch.Tensor, snr: float, threshold: float = 0.1) -> torch.Tensor:
     """``σ = μ_fg / SNR`` for each image of ``signal`` ``(B, C, H, W)`` (real, ≥ 0): shape ``(B, 1, 1, 1)``."""
     if snr <= 0:
         raise ValueError(f"SNR {snr} must be positive")
     flat = signal.reshape(signal.shape[0], -1)
-    fg = flat > threshold * flat.amax(dim=1, keepdim=True)
+    fg = foreground(signal, threshold).reshape(signal.shape[0], -1)
     mean_fg = (flat * fg).sum(dim=1) / fg.sum(dim=1).clamp(min=1)
     return (mean_fg / snr).reshape(-1, 1, 1, 1)
 
