@@ -14,7 +14,7 @@ import torch
 
 
 def foreground(signal: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """The SNR definition's foreground: voxels of ``signal`` ``(B, …)`` above ``threshold`` × each image's maximum."""
+    """The SNR definition's foreground: voxels of ``signal`` ``(B, …)`` above ``threshold`` × each image's peak."""
     peak = signal.reshape(signal.shape[0], -1).amax(dim=1)
     return signal > threshold * peak.reshape(-1, *([1] * (signal.dim() - 1)))
 
