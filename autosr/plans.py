@@ -43,7 +43,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from autosr.errors import AutoSRError
 from autosr.normalization import SCHEMES
@@ -256,6 +256,26 @@ FAMILY_PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "ct_like": ("fwhm",),                                               # CT: Gaussian kernel of FWHM in LR px
 }
 NOISE_MODELS = ("none", "gaussian", "rician")
+#: What a conditioned network can be told about its input (``network.acquisitions``,
+#: ``autosr_predict --acquisition``): the family, the Gaussian PSF split by antialiasing (the
+#: papers' recipe against a filtered one), each named as ``autosr_evaluate --degradation`` names
+#: its representative. Parameters (σ, window, noise level) are not told.
+ACQUISITION_KINDS = ("paper", "antialiased", "area", "kspace", "ct")
+#: The kinds each family can produce (a Gaussian PSF without antialiasing is the papers' recipe).
+FAMILY_KINDS: Dict[str, Tuple[str, ...]] = {"gaussian_psf": ("paper", "antialiased"), "area": ("area",),
+                                            "kspace": ("kspace",), "ct_like": ("ct",)}
+
+
+def kinds_of(families: Sequence[Mapping[str, Any]]) -> Tuple[str, ...]:
+    """The kinds a distribution's families draw, in :data:`ACQUISITION_KINDS` order."""
+    found = set()
+    for f in families:
+        kinds = FAMILY_KINDS[f["name"]]
+        if f["name"] == "gaussian_psf":  # antialiased with antialias_probability, else the papers' recipe
+            p = f.get("antialias_probability", 0.0)
+            kinds = tuple(k for k, drawn in zip(kinds, (p < 1, p > 0)) if drawn)
+        found.update(kinds)
+    return tuple(k for k in ACQUISITION_KINDS if k in found)
 #: The k-space apodisation windows (:func:`autosr.degradation.kspace_truncate`).
 APODISATION_WINDOWS = ("none", "hann", "hamming", "fermi")
 
@@ -277,6 +297,7 @@ class DegradationPlan:
     antialias: bool = False
     families: Tuple[Dict[str, Any], ...] = ()
     noise: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"model": "none"})
+    told_probability: float = 0.0
     why: str = ""
 
 
@@ -317,7 +338,8 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": ODD, "sigma": number(0),
                       "noise_std": number(0), "antialias": BOOL,
                       "families": Rule("a list of family objects (may be empty)", lambda v: _families(v)),
-                      "noise": Rule("a noise object {model, snr, probability}", lambda v: _noise(v))},
+                      "noise": Rule("a noise object {model, snr, probability}", lambda v: _noise(v)),
+                      "told_probability": number(0, hi=1.000001)},
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),

@@ -5,7 +5,9 @@ each acquisition family (``autosr.degradation.acquisition.NAMED``) and each scal
 its slices, super-resolved by every model and by bicubic, and scored (PSNR over the crop box, the
 same code as ``autosr_evaluate``). Prints the table of model − bicubic PSNR (dB) per family and
 scale, the mean of each model over every cell, its worst cell, and optionally writes a montage of
-one slice (LR, bicubic, each model, HR and the errors) with AutoSR's own plotting.
+one slice (LR, bicubic, each model, HR and the errors) with AutoSR's own plotting. A model trained
+with acquisition codes is told each family's kind, as ``autosr_evaluate`` tells it; ``--blind``
+adds its rows without (``NAME blind``), as for a scan of unknown origin.
 
     python benchmarks/bench_robustness.py --model old=RESULTS/Dataset101/MetaSRTrainer__autosrPlans__2d_cpu \\
         --model new=... --scan held_out_0000.nii.gz --families paper antialiased kspace \\
@@ -22,7 +24,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from autosr.degradation import synthesize, upsample
+from autosr.degradation import kind, synthesize, upsample
 from autosr.degradation.acquisition import NAMED
 from autosr.evaluation.engine import pick_slices, slice_metrics
 from autosr.evaluation.plots import Example, plot_examples
@@ -60,6 +62,7 @@ def main() -> None:
     p.add_argument("--montage_family", default="kspace")
     p.add_argument("--montage_scale", default="2")
     p.add_argument("--montage_zoom", type=float, default=1.0, help="show the central fraction of the slice")
+    p.add_argument("--blind", action="store_true", help="also run conditioned models without telling them")
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -68,6 +71,9 @@ def main() -> None:
         name, folder = spec.split("=", 1)
         models[name] = Predictor.from_model_folder(folder, folds=(args.fold,), device="cpu", progress=False)
     first = next(iter(models.values()))
+    runs = [(n, m, True) for n, m in models.items()]  # (row name, model, told the acquisition)
+    if args.blind:
+        runs += [(f"{n} blind", m, False) for n, m in models.items() if m.acquisitions]
     scans = {Path(s).name.split("_0000")[0]: hr_slices(Path(s), first, args.max_slices) for s in args.scan}
     scales = [as_fraction(s) for s in args.scales]
     psnr: Dict[str, Dict[str, Dict[str, List[float]]]] = {}
@@ -81,7 +87,9 @@ def main() -> None:
                 h, w = sr_size(lr.shape[-2], s), sr_size(lr.shape[-1], s)
                 target = hr[..., :h, :w].numpy()
                 outs = {"bicubic": upsample(lr, s).numpy()}
-                outs.update({n: m.super_resolve(lr.numpy(), s) for n, m in models.items()})
+                for n, m, told in runs:
+                    acq = kind(NAMED[fam]) if told and kind(NAMED[fam]) in m.acquisitions else None
+                    outs[n] = m.super_resolve(lr.numpy(), s, acquisition=acq)
                 for n, out in outs.items():
                     out = np.clip(out, 0, 1)
                     outs[n] = out
@@ -92,16 +100,17 @@ def main() -> None:
                     hr_view, lr_view = _central(target[i, 0], z), _central(np.clip(lr[i, 0].numpy(), 0, 1), z)
                     example = Example(case, i, float(s), hr_view, {n: _central(o[i, 0], z) for n, o in outs.items()},
                                       lr_view)
-    names = list(models)
+    names = [n for n, _, _ in runs]
     print(f"model − bicubic PSNR (dB), {sum(len(v) for v in scans.values())} slices of {', '.join(scans)}")
-    head = f"{'family':<12} {'model':<8}" + "".join(f"{'x' + k:>8}" for k in psnr[args.families[0]]) + f"{'mean':>8}"
+    width = max(8, *(len(n) for n in names))
+    head = f"{'family':<12} {'model':<{width}}" + "".join(f"{'x' + k:>8}" for k in psnr[args.families[0]]) + f"{'mean':>8}"
     print(head)
     overall: Dict[str, List[float]] = {n: [] for n in names}
     for fam in args.families:
         for n in names:
             gains = [float(np.mean(v[n]) - np.mean(v["bicubic"])) for v in psnr[fam].values()]
             overall[n] += gains
-            print(f"{fam:<12} {n:<8}" + "".join(f"{g:+8.2f}" for g in gains) + f"{np.mean(gains):+8.2f}")
+            print(f"{fam:<12} {n:<{width}}" + "".join(f"{g:+8.2f}" for g in gains) + f"{np.mean(gains):+8.2f}")
     for n in names:
         print(f"{n}: mean gain over every cell {np.mean(overall[n]):+.2f} dB, worst cell {min(overall[n]):+.2f} dB")
     if args.json:

@@ -18,7 +18,7 @@ import numpy as np
 
 from autosr.errors import AutoSRError
 from autosr.normalization import default_channel_plan
-from autosr.plans import ScalePlan, TrainingConfig, dotted, fmt_size, plans_problems, slice_sizes
+from autosr.plans import ScalePlan, TrainingConfig, dotted, fmt_size, kinds_of, plans_problems, slice_sizes
 from autosr.planners import cost_model as cm
 from autosr.preprocessing.replan import set_path
 from autosr.scales import lr_size
@@ -49,6 +49,7 @@ class DefaultPlanner:
     min_scale_max = 2.0              # below ×2 a model is not worth planning: the dataset is rejected
     scale_step = 0.05
     scale_sampling = "grid"
+    told_probability = 0.8           # share of training patches whose acquisition kind the network is told
     inplane_margin = 4               # px of background kept around the foreground in-plane
     default_gpu_memory_gb = 8.0
     cpu_memory_gb = 4.0
@@ -130,13 +131,13 @@ class DefaultPlanner:
 
     def plan_configuration(self, name: str, raw: Mapping[str, Any]) -> Dict[str, Any]:
         pre = ("configurations", name)
-        network = self._apply(pre + ("network",), self.plan_network(name))
+        degradation = self._apply(pre + ("degradation",), self.plan_degradation(name))
+        network = self._apply(pre + ("network",), self.plan_network(name, degradation))
         patch = self._apply(pre + ("patch",), self.plan_patch(name, raw, network))
         step = self.cpu["scale_step"] if self.is_cpu(name) else self.scale_step
         scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step))
         conf = {"data_identifier": self.data_identifier, "patch": patch, "scales": scales,
-                "degradation": self._apply(pre + ("degradation",), self.plan_degradation(name)),
-                "network": network,
+                "degradation": degradation, "network": network,
                 "critic": self._apply(pre + ("critic",), self.plan_critic(name)),
                 "training": self._apply(pre + ("training",), self.plan_training(name, patch, network, scales))}
         conf["why"] = {"2d": "the MIASSR paper's set-up (§4.3), sized to this dataset, trained on a distribution of "
@@ -281,7 +282,11 @@ class DefaultPlanner:
             return dict(base, families=[], noise={"model": "none"},
                         why=reference + ". Training uses this recipe only, as the paper did (no families).")
         families, noise, why = self.acquisition_distribution()
-        return dict(base, families=families, noise=noise, why=reference + ". " + why)
+        return dict(base, families=families, noise=noise, told_probability=self.told_probability,
+                    why=reference + ". " + why + f". The network is told the kind of each patch's acquisition "
+                    f"(network.acquisitions) for {self.told_probability:.0%} of patches, the rest train blind: "
+                    f"told, it does not have to hedge between acquisitions it cannot tell apart from the image "
+                    f"(autosr_predict --acquisition); blind, it still serves scans of unknown origin")
 
     def acquisition_distribution(self) -> Tuple[List[Dict[str, Any]], Dict[str, Any], str]:
         """The families, noise and reason of the training distribution, from the dataset's modalities."""
@@ -311,16 +316,20 @@ class DefaultPlanner:
         return families, noise, ("Training draws each patch's acquisition from these families by weight (ranges "
                                  "uniformly, SNR log-uniformly): " + why)
 
-    def plan_network(self, name: str) -> Dict[str, Any]:
+    def plan_network(self, name: str, degradation: Mapping[str, Any]) -> Dict[str, Any]:
+        kinds = list(kinds_of(degradation.get("families", ()))) if degradation.get("told_probability", 0) > 0 else []
+        told = (f"; told the acquisition's kind ({', '.join(kinds)}: a learned modulation of each residual block)"
+                if kinds else "")
         if not self.is_cpu(name):
             return {"name": "MetaSR", "in_channels": self.num_channels, "width": 64, "depth": 16, "res_scale": 1.0,
-                    "mlp_hidden": 256, "bias": True, "upsample_skip": "none",
-                    "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256"}
+                    "mlp_hidden": 256, "bias": True, "upsample_skip": "none", "acquisitions": kinds,
+                    "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256" + told}
         c = self.cpu
         return {"name": "MetaSR", "in_channels": self.num_channels, "width": c["width"], "depth": c["depth"],
                 "res_scale": 1.0, "mlp_hidden": c["mlp_hidden"], "bias": True, "upsample_skip": c["upsample_skip"],
+                "acquisitions": kinds,
                 "why": f"smaller body (width {c['width']}, depth {c['depth']}) for CPU speed; a bicubic skip makes the "
-                       f"untrained model equal bicubic, so a short run learns only the residual"}
+                       f"untrained model equal bicubic, so a short run learns only the residual" + told}
 
     def plan_critic(self, name: str) -> Dict[str, Any]:
         if not self.is_cpu(name):

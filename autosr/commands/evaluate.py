@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "paper (MIASSR: 3x3 Gaussian, bicubic), antialiased, area, kspace (an MR scanner's smaller "
                         "matrix), ct (CT kernel + noise), or all (planned and the families of the dataset's "
                         "modality); several give one table each (documentation/degradation.md)")
+    p.add_argument("--blind", action="store_true",
+                   help="do not tell a model trained with acquisition codes how each LR was made (as for a scan "
+                        "of unknown origin); by default it is told, as a user who knows it would")
     p.add_argument("--baselines", nargs="*", default=["bicubic"], help="bicubic, bilinear, nearest (default bicubic)")
     p.add_argument("-tr", dest="trainer", default="MetaSRTrainer")
     p.add_argument("-p", dest="plans", default="autosrPlans")
@@ -82,7 +85,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          checkpoint=args.checkpoint, output=args.output, device=args.device,
                          max_slices_per_case=args.max_slices, num_examples=args.num_examples,
                          batch_size=args.batch_size, allow_extrapolation=args.allow_extrapolation,
-                         clip_scales=args.scales is None, degradation=args.degradation)
+                         clip_scales=args.scales is None, degradation=args.degradation,
+                         blind=args.blind)
     print(f"autosr_evaluate: results in {out}")
     return 0
 

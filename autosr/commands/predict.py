@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 from autosr.commands.common import command
 from autosr.errors import AutoSRError
+from autosr.plans import ACQUISITION_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configuration (default: the one that exists, 2d preferred over 2d_cpu)")
     m.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth",
                    help="checkpoint file name in each fold folder (default checkpoint_final.pth)")
+    m.add_argument("--acquisition", choices=ACQUISITION_KINDS, default=None,
+                   help="how the scans were made low-resolution, told to a model trained with acquisition codes: "
+                        "paper/antialiased (Gaussian PSF + resampling, without/with antialiasing), area, kspace "
+                        "(an MR scanner's smaller matrix), ct; default: unknown (documentation/prediction.md)")
     m.add_argument("--allow_extrapolation", action="store_true",
                    help="accept a scale above the trained maximum (a warning is printed)")
     r = p.add_argument_group("resources")
@@ -81,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     predictor = Predictor.from_model_folder(folder, folds=args.folds, checkpoint=args.checkpoint, device=args.device,
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,
-                                            progress=not args.disable_progress_bar)
+                                            progress=not args.disable_progress_bar, acquisition=args.acquisition)
     summary = predictor.predict_files(args.input, args.output, scale=scale, target_spacing=args.target_spacing,
                                       overwrite=args.overwrite, keep_dtype=args.keep_dtype, num_parts=args.num_parts,
                                       part_id=args.part_id, num_workers=args.num_workers)

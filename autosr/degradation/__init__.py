@@ -13,9 +13,10 @@ documentation/degradation.md.
 - :func:`ct_like` (``ct``): Gaussian PSF in LR pixels, sampling, Gaussian noise;
 - :func:`gaussian_noise`, :func:`rician_noise` (``noise``): noise at a given SNR;
 - :class:`Acquisition`, :func:`draw`, :func:`synthesize` (``acquisition``): one concrete degradation,
-  drawn from the plans' distribution for training or named for evaluation, and applied.
+  drawn from the plans' distribution for training or named for evaluation, and applied; its
+  :func:`kind` is what a conditioned network is told.
 """
-from autosr.degradation.acquisition import Acquisition, draw, named, recipe, synthesize
+from autosr.degradation.acquisition import KINDS, Acquisition, draw, kind, named, recipe, synthesize
 from autosr.degradation.area import area_average
 from autosr.degradation.ct import ct_like
 from autosr.degradation.grid import axis_scales, lr_centres, lr_shape
@@ -24,7 +25,8 @@ from autosr.degradation.noise import gaussian_noise, noise_sigma, rician_mean, r
 from autosr.degradation.psf import gaussian_psf, separable_gaussian_blur
 from autosr.degradation.resample import default_sigma, degrade, downsample, gaussian_blur, gaussian_kernel, upsample
 
-__all__ = ["Acquisition", "draw", "named", "recipe", "synthesize", "gaussian_kernel", "gaussian_blur", "downsample", "upsample", "degrade", "default_sigma",
+__all__ = ["Acquisition", "KINDS", "kind", "draw", "named", "recipe", "synthesize",
+           "gaussian_kernel", "gaussian_blur", "downsample", "upsample", "degrade", "default_sigma",
            "axis_scales", "lr_shape", "lr_centres", "gaussian_psf", "separable_gaussian_blur", "area_average",
            "WINDOWS", "apodisation", "kspace_truncate", "ct_like", "noise_sigma", "gaussian_noise",
            "rician_noise", "rician_mean"]

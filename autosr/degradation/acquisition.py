@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -22,6 +22,8 @@ from autosr.degradation.kspace import kspace_truncate
 from autosr.degradation.noise import gaussian_noise, rician_noise
 from autosr.degradation.psf import gaussian_psf
 from autosr.degradation.resample import degrade
+
+from autosr.plans import ACQUISITION_KINDS, FAMILY_KINDS
 
 if TYPE_CHECKING:
     from autosr.plans import DegradationPlan
@@ -50,6 +52,17 @@ NAMED: Dict[str, Acquisition] = {
     "kspace": Acquisition("kspace", window="none"),                                    # a smaller MR matrix
     "ct": Acquisition("ct_like", fwhm=1.0, noise="gaussian", snr=40.0),                 # kernel blur + quantum noise
 }
+#: What a conditioned network can be told about its input (``autosr_predict --acquisition``).
+KINDS: Tuple[str, ...] = ACQUISITION_KINDS
+
+
+def kind(acq: Acquisition) -> str:
+    """The :data:`KINDS` entry of an acquisition (a Gaussian PSF's depends on its antialiasing)."""
+    if acq.family == "gaussian_psf":
+        return "antialiased" if acq.antialias else "paper"
+    return FAMILY_KINDS[acq.family][0]
+
+
 #: The families ``--degradation all`` reports, per modality of the dataset.
 FAMILIES_BY_MODALITY: Dict[str, Sequence[str]] = {"MR": ("paper", "antialiased", "kspace"),
                                                    "CT": ("paper", "antialiased", "ct")}
@@ -105,20 +118,22 @@ def draw(plan: "DegradationPlan", g: torch.Generator) -> Acquisition:
     return Acquisition(f["name"], **kw)
 
 
-def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator: Optional[torch.Generator] = None
-               ) -> torch.Tensor:
+def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator: Optional[torch.Generator] = None,
+               region: Optional[Tuple[int, int, int, int]] = None) -> torch.Tensor:
     """LR ``(B, C, floor(H/s_h), floor(W/s_w))`` of ``hr`` in [0, 1] acquired as ``acq``, clipped to [0, 1].
 
-    K-space treats ``hr`` as a periodic field of view, also when it is a training patch: there
-    the wrap-around of the patch's cut edges rings like the scan's own sharp edges. Measured
-    (documentation/degradation.md): training on mirrored patches, which do not ring at their
-    cut edges, gave k-space gains of +0.56 and +0.38 dB against +0.82 dB without.
+    ``region`` ``(y0, x0, h, w)``: ``hr`` is a whole slice and only the LR of that HR window is
+    made (a training patch). K-space acquires the window as part of the slice's field of view,
+    as a scanner does; the other families are local and see the window alone.
     """
+    if region is not None and acq.family != "kspace":
+        y0, x0, h, w = region
+        hr, region = hr[..., y0:y0 + h, x0:x0 + w], None
     if acq.family == "gaussian_psf" and acq.noise == "none" and acq.kernel_size:  # MIASSR eq. 1, bit for bit
         return degrade(hr, scale, sigma=acq.sigma, kernel_size=acq.kernel_size, noise_std=acq.noise_std,
                        antialias=acq.antialias, generator=generator)
     if acq.family == "kspace":
-        lr = kspace_truncate(hr, scale, acq.window, magnitude=acq.noise != "rician")
+        lr = kspace_truncate(hr, scale, acq.window, magnitude=acq.noise != "rician", region=region)
     elif acq.family == "area":
         lr = area_average(hr, scale)
     elif acq.family == "ct_like":
@@ -134,4 +149,5 @@ def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator:
     return lr.clamp(0.0, 1.0)
 
 
-__all__ = ["Acquisition", "NAMED", "FAMILIES_BY_MODALITY", "recipe", "named", "draw", "synthesize"]
+__all__ = ["Acquisition", "NAMED", "KINDS", "FAMILIES_BY_MODALITY", "kind", "recipe", "named", "draw",
+           "synthesize"]

@@ -9,13 +9,15 @@ apodisation window ``w``, at the LR voxel centres ``x_k = (k + 0.5)·s − 0.5``
 
 evaluated separably (exact for any real ``s``, one matrix product per axis). Truncation rings
 (Gibbs) at edges; windows trade ringing for blur. At ``s = 1`` with no window it is the identity.
+A training patch is acquired as part of its whole slice (``region``): the patch alone, taken as a
+periodic field of view, would ring at its cut edges, which no scan does.
 """
 from __future__ import annotations
 
 import functools
 import math
 from fractions import Fraction
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -30,11 +32,12 @@ def kept_frequencies(n_lr: int) -> torch.Tensor:
     return torch.arange(-(n_lr // 2), n_lr - n_lr // 2, dtype=torch.float64)
 
 
-@functools.lru_cache(maxsize=256)  # training asks for the same few (patch, scale) matrices every step
-def _evaluation_matrix(n_hr: int, n_lr: int, scale: Fraction) -> torch.Tensor:
-    """``(M, M)`` complex128: ``exp(2πi·m·x_k / N) / N`` for LR centre ``x_k`` and kept frequency ``m``."""
-    x = torch.from_numpy(lr_centres(n_lr, scale))
-    return torch.exp(2j * math.pi * x[:, None] * kept_frequencies(n_lr)[None, :] / n_hr) / n_hr
+@functools.lru_cache(maxsize=1024)  # evaluation asks for the same few (size, scale) matrices again and again
+def _evaluation_matrix(n_hr: int, n_kept: int, scale: Fraction, n_lr: int, start: int = 0) -> torch.Tensor:
+    """``(n_lr, M)`` complex128: ``exp(2πi·m·x_k / N) / N`` for LR centres ``x_k = start + (k + ½)·s − ½``
+    and the ``M = n_kept`` kept frequencies ``m`` of an ``N = n_hr`` field."""
+    x = start + torch.from_numpy(lr_centres(n_lr, scale))
+    return torch.exp(2j * math.pi * x[:, None] * kept_frequencies(n_kept)[None, :] / n_hr) / n_hr
 
 
 def apodisation(n_h: int, n_w: int, window: str = "none", fermi_radius: float = 0.9,
@@ -67,18 +70,25 @@ def _central_spectrum(hr: torch.Tensor, shape: Tuple[int, int]) -> torch.Tensor:
 
 
 def kspace_truncate(hr: torch.Tensor, scale: AxisScales, window: str = "none", fermi_radius: float = 0.9,
-                    fermi_width: float = 0.05, magnitude: bool = True) -> torch.Tensor:
+                    fermi_width: float = 0.05, magnitude: bool = True,
+                    region: Optional[Tuple[int, int, int, int]] = None) -> torch.Tensor:
     """Central-k-space LR image of ``hr`` ``(B, C, H, W)``: ``(B, C, floor(H/s_h), floor(W/s_w))``.
 
     ``window``: ``none``, ``hann``, ``hamming`` or ``fermi`` (see :func:`apodisation`). Returns the
     magnitude (``hr.dtype``) or, with ``magnitude=False``, the complex image (so noise can be added
     to its real and imaginary parts before the magnitude, :func:`autosr.degradation.rician_noise`).
+    ``region`` ``(y0, x0, h, w)``: only the ``floor(h/s_h) × floor(w/s_w)`` LR pixels of the HR
+    window starting at ``(y0, x0)`` (inside ``hr``), the field of view staying the whole of ``hr``.
     """
     s_h, s_w = axis_scales(scale)
-    h, w = lr_shape(hr.shape, (s_h, s_w))
-    spec = _central_spectrum(hr, (h, w)) * apodisation(h, w, window, fermi_radius, fermi_width).to(hr.device)
-    e_h = _evaluation_matrix(hr.shape[-2], h, s_h).to(hr.device)
-    e_w = _evaluation_matrix(hr.shape[-1], w, s_w).to(hr.device)
+    m_h, m_w = lr_shape(hr.shape, (s_h, s_w))
+    y0, x0, rh, rw = region if region is not None else (0, 0, hr.shape[-2], hr.shape[-1])
+    if not (0 <= y0 and y0 + rh <= hr.shape[-2] and 0 <= x0 and x0 + rw <= hr.shape[-1]):
+        raise ValueError(f"region {region} leaves the {tuple(hr.shape[-2:])} field of view")
+    h, w = lr_shape((rh, rw), (s_h, s_w))
+    spec = _central_spectrum(hr, (m_h, m_w)) * apodisation(m_h, m_w, window, fermi_radius, fermi_width).to(hr.device)
+    e_h = _evaluation_matrix(hr.shape[-2], m_h, s_h, h, y0).to(hr.device)
+    e_w = _evaluation_matrix(hr.shape[-1], m_w, s_w, w, x0).to(hr.device)
     lr = torch.einsum("hH,bcHW,wW->bchw", e_h, spec, e_w)
     return lr.abs().to(hr.dtype) if magnitude else lr.to(hr.dtype.to_complex())
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from autosr.degradation import Acquisition, synthesize, upsample
+from autosr.degradation import Acquisition, kind, synthesize, upsample
 from autosr.errors import AutoSRError
 from autosr.evaluation import metrics as M
 from autosr.evaluation.perceptual import PerceptualMetrics
@@ -60,9 +60,10 @@ class Evaluator:
 
     def __init__(self, scales: Sequence[float], baselines: Sequence[str], predictor: Optional["Predictor"] = None,
                  acquisitions: Optional[Dict[str, Acquisition]] = None, num_examples: int = 3,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", blind: bool = False) -> None:
         """``acquisitions``: how LR is made, by label; with one labelled ``planned`` methods keep their
-        plain names, otherwise each row's method is suffixed ``[label]``."""
+        plain names, otherwise each row's method is suffixed ``[label]``. A model conditioned on the
+        acquisition is told each one's kind (:attr:`told`) unless ``blind``."""
         unknown = [b for b in baselines if b not in BASELINES]
         if unknown:
             raise EvaluationError(f"unknown baseline(s) {', '.join(unknown)}; available: {', '.join(BASELINES)}")
@@ -70,6 +71,8 @@ class Evaluator:
         self.baselines = list(baselines)
         self.predictor = predictor
         self.acquisitions = dict(acquisitions or {})
+        known = predictor.acquisitions if predictor is not None and not blind else ()
+        self.told = {label: kind(a) if kind(a) in known else None for label, a in self.acquisitions.items()}
         self.rows: List[Dict[str, Any]] = []
         self.examples: List[Example] = []
         self.num_examples = num_examples
@@ -86,7 +89,7 @@ class Evaluator:
                 lr = synthesize(hr_all, s, acq, self.gen)
                 h, w = sr_size(lr.shape[-2], s), sr_size(lr.shape[-1], s)
                 hr = hr_all[..., :h, :w].numpy()
-                outs = {f"model{suffix}": self.predictor.super_resolve(lr.numpy(), s)}
+                outs = {f"model{suffix}": self.predictor.super_resolve(lr.numpy(), s, acquisition=self.told[label])}
                 for b in self.baselines:
                     outs[f"{b}{suffix}"] = upsample(lr, s, mode=b).numpy()
                 self.score(case, slices, float(s), hr, outs, lr.numpy(), example_slice)

@@ -110,10 +110,11 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                    checkpoint: str = "checkpoint_final.pth", output: Optional[os.PathLike] = None,
                    device: str = "auto", max_slices_per_case: Optional[int] = None, num_examples: int = 3,
                    batch_size: int = 8, allow_extrapolation: bool = False, clip_scales: bool = False,
-                   degradation: Sequence[str] = ("planned",)) -> Path:
+                   degradation: Sequence[str] = ("planned",), blind: bool = False) -> Path:
     """Evaluate fold ``fold`` of a trained model at ``scales``; returns the output folder.
 
-    ``degradation``: how LR is made, one table each (:func:`acquisitions_for`).
+    ``degradation``: how LR is made, one table each (:func:`acquisitions_for`). A model trained
+    with acquisition codes is told each one's kind, as a user who knows it would, unless ``blind``.
 
     Default output: ``$AUTOSR_RESULTS/DatasetXXX/{model}/fold_N/evaluation_{split}/``. ``clip_scales``
     drops scales above the model's maximum (for default scale lists) instead of refusing them.
@@ -141,7 +142,7 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
     name = folder.parent.name
     out = Path(output) if output else folder / f"fold_{fold}" / f"evaluation_{split}"
     acquisitions = acquisitions_for(degradation, config.degradation, predictor.plans.modalities)
-    ev = Evaluator(scales, baselines, predictor, acquisitions, num_examples, str(predictor.device))
+    ev = Evaluator(scales, baselines, predictor, acquisitions, num_examples, str(predictor.device), blind)
     source = (_iter_val(preprocessed_dir() / name, config.data_identifier, fold, paired) if split == "val"
               else _iter_test(raw_dir() / resolve_dataset(name, raw_dir()), predictor))
     n_cases = 0
@@ -158,6 +159,7 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
     extra = {"dataset": name, "model_folder": str(folder), "fold": fold, "checkpoint": checkpoint, "split": split,
              "cases": n_cases, "paired_cases": n_pairs, "baselines": list(baselines), "degradation": dataclasses.asdict(config.degradation),
              "acquisitions": {k: dataclasses.asdict(a) for k, a in acquisitions.items()},
+             "model_told": ev.told,
              "intensities": "normalised [0, 1] (outputs clipped), inside each case's crop box",
              "statistics": "mean ± std over slices (and channels)"}
     ev.finish(out, extra, f"{name} {folder.name} fold {fold} ({split}, {n_cases} case(s))")

@@ -47,7 +47,7 @@ class ScaleError(AutoSRError):
 
 
 class ModelMismatchError(AutoSRError):
-    """The scan does not fit the model (channel count)."""
+    """The scan or the request does not fit the model (channel count, an acquisition it cannot be told)."""
 
 
 def pick_device(device: Union[str, torch.device] = "auto") -> torch.device:
@@ -125,6 +125,8 @@ class Predictor:
             come from; outputs are recorded with it so later runs know what they may skip.
         training_intensities: the training fingerprint's per-channel foreground statistics;
             scans far outside them get a warning.
+        acquisition: how the scans were acquired (a kind of :data:`autosr.degradation.KINDS`),
+            told to a conditioned model; ``None``: unknown.
     """
 
     def __init__(self, networks: Sequence[nn.Module], plans: Plans, configuration: Optional[Configuration] = None,
@@ -132,7 +134,8 @@ class Predictor:
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_extrapolation: bool = False,
                  halo: Optional[int] = None, progress: bool = True,
                  model_identity: Optional[Dict[str, Any]] = None,
-                 training_intensities: Optional[Sequence[Dict[str, float]]] = None) -> None:
+                 training_intensities: Optional[Sequence[Dict[str, float]]] = None,
+                 acquisition: Optional[str] = None) -> None:
         if not networks:
             raise ValueError("need at least one network")
         self.device = pick_device(device)
@@ -149,6 +152,9 @@ class Predictor:
         self._checked: Dict[Union[str, Fraction], Fraction] = {}
         self.model_identity = model_identity
         self.training_intensities = training_intensities
+        self.acquisitions = tuple(a for a in getattr(self.networks[0], "acquisitions", ())
+                                  if all(a in getattr(n, "acquisitions", ()) for n in self.networks))
+        self.acquisition = self.check_acquisition(acquisition)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -197,11 +203,19 @@ class Predictor:
             self._checked[key] = parse_scale(scale, self.scale_max, self.allow_extrapolation)
         return self._checked[key]
 
-    def _forward(self, scale: Fraction) -> Callable[[torch.Tensor], torch.Tensor]:
+    def check_acquisition(self, acquisition: Optional[str]) -> Optional[str]:
+        """``acquisition`` if the model can be told it (``None`` passes), else :class:`ModelMismatchError`."""
+        if acquisition is not None and acquisition not in self.acquisitions:
+            can = (f"this model can be told {', '.join(self.acquisitions)} (or nothing: unknown)" if self.acquisitions
+                   else "this model was trained blind (not conditioned on the acquisition); leave it unknown")
+            raise ModelMismatchError(f"acquisition {acquisition!r}: {can}")
+        return acquisition
+
+    def _forward(self, scale: Fraction, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
         def fn(x: torch.Tensor) -> torch.Tensor:
             out = None
             for net in self.networks:
-                y = net(x, scale)
+                y = net(x, scale) if acquisition is None else net(x, scale, acquisition)
                 out = y if out is None else out.add_(y)
             assert out is not None
             return out / len(self.networks) if len(self.networks) > 1 else out
@@ -210,12 +224,14 @@ class Predictor:
     @torch.inference_mode()
     def super_resolve(self, slices: Union[np.ndarray, torch.Tensor], scale: ScaleLike,
                       on_batch: Optional[Callable[[int], None]] = None,
-                      sink: Optional[Callable[[int, np.ndarray], None]] = None) -> Optional[np.ndarray]:
+                      sink: Optional[Callable[[int, np.ndarray], None]] = None,
+                      acquisition: Optional[str] = None) -> Optional[np.ndarray]:
         """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s⌋, ⌊w·s⌋)`` float32.
 
         Batches of ``batch_size`` slices; slices over the memory budget are tiled. Not clamped.
         With ``sink``, each batch goes to ``sink(start, batch)`` as it is ready and nothing is
-        returned (the whole output never sits in memory).
+        returned (the whole output never sits in memory). ``acquisition`` (default: the
+        predictor's) is told to a conditioned model.
         """
         f = self.check_scale(scale)
         x_all = torch.as_tensor(np.asarray(slices, dtype=np.float32)) if not torch.is_tensor(slices) else slices
@@ -225,7 +241,7 @@ class Predictor:
         if plan.is_tiled(h, w):
             logger.debug("tiling %dx%d slices into %s LR tiles (halo %d)", h, w, plan.tile, plan.halo)
         out = None if sink is not None else np.empty((n, c, sr_size(h, f), sr_size(w, f)), dtype=np.float32)
-        fn = self._forward(f)
+        fn = self._forward(f, self.check_acquisition(acquisition) or self.acquisition)
         for i in range(0, n, plan.sub_batch):
             x = x_all[i:i + plan.sub_batch].to(self.device, dtype=torch.float32)
             y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp).float().cpu().numpy()

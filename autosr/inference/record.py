@@ -47,7 +47,7 @@ def write(path: Path, data: Dict[str, Any], outputs: Sequence[Path], tmp: Path) 
 
 
 _WHAT = {"autosr": "another AutoSR version", "model": "another model or checkpoint",
-         "request": "another scale, target spacing or --keep_dtype", "inputs": "an input that has changed since"}
+         "request": "another scale, target spacing, --acquisition or --keep_dtype", "inputs": "an input that has changed since"}
 
 
 def stale_reason(path: Path, want: Dict[str, Any], outputs: Sequence[Path]) -> Optional[str]:

@@ -106,6 +106,8 @@ def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_
     cases = find_cases(input_path, predictor.plans.num_channels, predictor.plans.channel_names)
     mine = select_part(cases, num_parts, part_id)
     request = {"scale": str(fixed)} if fixed is not None else {"target_spacing": float(target_spacing)}
+    if predictor.acquisition is not None:  # absent when unknown, so records of earlier versions still match
+        request["acquisition"] = predictor.acquisition
     wanted = _records(predictor, mine, dict(request, keep_dtype=keep_dtype))
     todo = _to_predict(mine, output_folder, wanted, overwrite)
     skipped = len(mine) - len(todo)

@@ -6,6 +6,8 @@ input conv3x3 → ``depth`` enhanced residual blocks (conv–LeakyReLU(0.2)–co
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -44,9 +46,12 @@ class EnhancedResidualBlock(nn.Module):
         self.conv2 = conv3x3(width, width, bias)
         self.res_scale = res_scale
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, width, h, w) → (B, width, h, w)``."""
+    def forward(self, x: torch.Tensor, film: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(B, width, h, w) → (B, width, h, w)``; ``film`` ``(B, 2, width)`` modulates the residual
+        as ``res·(1 + γ) + β`` (feature-wise linear modulation)."""
         res = self.conv2(self.act(self.conv1(x)))
+        if film is not None:
+            res = torch.addcmul(film[:, 1, :, None, None], res, 1 + film[:, 0, :, None, None])
         if self.res_scale != 1.0:
             res = res * self.res_scale
         return x + res
@@ -81,10 +86,14 @@ class EDSRLiteBody(nn.Module):
         for block in self.blocks:
             kaiming_init_(block.conv2, scale=branch_init_scale)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, h, w) → (B, width, h, w)``."""
+    def forward(self, x: torch.Tensor, film: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(B, in_channels, h, w) → (B, width, h, w)``; ``film`` ``(B, depth, 2, width)``: each
+        block's modulation (:class:`EnhancedResidualBlock`), ``None`` for none."""
         x = self.head(x)
-        return x + self.tail(self.blocks(x))
+        y = x
+        for i, block in enumerate(self.blocks):
+            y = block(y, None if film is None else film[:, i])
+        return x + self.tail(y)
 
 
 __all__ = ["EDSRLiteBody", "EnhancedResidualBlock", "conv3x3", "kaiming_init_", "LEAKY_SLOPE"]

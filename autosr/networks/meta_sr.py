@@ -1,16 +1,21 @@
 """MIASSR generator (eq. 4): ``I_sr = M(F(I_lr), s)`` — EDSR-lite body then Meta-Upscale."""
 from __future__ import annotations
 
+from typing import Optional, Sequence, Union
+
 import torch
 from torch import nn
 
 from autosr.degradation import upsample as bicubic_upsample
 from autosr.networks.edsr_lite import EDSRLiteBody
 from autosr.networks.meta_upscale import MetaUpscale
+from autosr.plans import ACQUISITION_KINDS
 from autosr.registry import NETWORKS
 from autosr.scales import ScaleLike
 
 UPSAMPLE_SKIPS = ("none", "bicubic")
+#: What ``forward`` accepts as the acquisition: one name for the batch, one per image, or ``None`` (unknown).
+AcquisitionLike = Union[None, str, Sequence[Optional[str]]]
 
 
 @NETWORKS.register("MetaSR")
@@ -29,6 +34,9 @@ class MetaSRGenerator(nn.Module):
         upsample_skip: ``"bicubic"`` adds the bicubic upsampling of the input, so the network
             learns a residual; its last MLP layer is then initialised near zero, which makes
             the untrained model ≈ bicubic (used for short CPU trainings). ``"none"``: paper.
+        acquisitions: the acquisition kinds (:data:`autosr.degradation.acquisition.KINDS`) the
+            network can be told; each, and "unknown", has a learned modulation of every residual
+            block (FiLM, zero at initialisation). Empty: not conditioned (the papers' network).
         branch_init_scale: factor on the last conv of each residual branch at initialisation
             (ESRGAN's trick; 1.0 is the paper's plain Kaiming-uniform start, whose 16-block body
             output is ~1000× its input).
@@ -36,7 +44,8 @@ class MetaSRGenerator(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
                  res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
-                 upsample_skip: str = "none", branch_init_scale: float = 0.1) -> None:
+                 upsample_skip: str = "none", branch_init_scale: float = 0.1,
+                 acquisitions: Sequence[str] = ()) -> None:
         super().__init__()
         if upsample_skip not in UPSAMPLE_SKIPS:
             raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, got {upsample_skip!r}")
@@ -49,6 +58,15 @@ class MetaSRGenerator(nn.Module):
         self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias,
                                  branch_init_scale=branch_init_scale)
         self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias)
+        self.acquisitions = tuple(str(a) for a in acquisitions)
+        kinds = set(self.acquisitions)
+        if len(kinds) != len(self.acquisitions) or not kinds <= set(ACQUISITION_KINDS):
+            raise ValueError(f"acquisitions must be distinct names from {', '.join(ACQUISITION_KINDS)}; "
+                             f"got {list(self.acquisitions)}")
+        self.film: Optional[nn.Embedding] = None
+        if self.acquisitions:  # one row per kind and a last one for "unknown"
+            self.film = nn.Embedding(len(self.acquisitions) + 1, depth * 2 * width)
+            nn.init.zeros_(self.film.weight)
         if upsample_skip == "bicubic":
             last = self.upscaler.weight_net[2]
             with torch.no_grad():
@@ -56,9 +74,23 @@ class MetaSRGenerator(nn.Module):
                 if last.bias is not None:
                     last.bias.zero_()
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def acquisition_index(self, acquisition: AcquisitionLike, batch: int) -> torch.Tensor:
+        """Row of :attr:`film` per image: the kind's position, or the last row when ``None``."""
+        names = [acquisition] * batch if acquisition is None or isinstance(acquisition, str) else list(acquisition)
+        if len(names) != batch:
+            raise ValueError(f"{len(names)} acquisitions for a batch of {batch}")
+        unknown = [n for n in names if n is not None and n not in self.acquisitions]
+        if unknown:
+            raise ValueError(f"acquisition {unknown[0]!r} is not one this network was trained with "
+                             f"({', '.join(self.acquisitions) or 'none: it was trained blind; leave it unknown'})")
+        return torch.tensor([len(self.acquisitions) if n is None else self.acquisitions.index(n) for n in names])
+
+    def forward_features(self, x: torch.Tensor, acquisition: AcquisitionLike = None) -> torch.Tensor:
         """LR feature maps ``F_lr``: ``(B, C_in, h, w) → (B, width, h, w)``."""
-        return self.body(x - 0.5)
+        idx = self.acquisition_index(acquisition, x.shape[0])  # also refuses a name an unconditioned net was told
+        film = None if self.film is None else self.film(idx.to(x.device)).view(
+            x.shape[0], len(self.body.blocks), 2, self.body.width)
+        return self.body(x - 0.5, film)
 
     def upscale(self, features: torch.Tensor, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
         """Meta-Upscale ``features`` ``(B, width, h, w)`` of input ``x`` ``(B, C_in, h, w)`` → SR image."""
@@ -67,9 +99,10 @@ class MetaSRGenerator(nn.Module):
             return y + bicubic_upsample(x, scale)
         return y + 0.5
 
-    def forward(self, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
-        """Super-resolve ``x`` ``(B, C_in, h, w)`` → ``(B, C_out, ⌊h·s⌋, ⌊w·s⌋)`` (not clamped)."""
-        return self.upscale(self.forward_features(x), x, scale)
+    def forward(self, x: torch.Tensor, scale: ScaleLike, acquisition: AcquisitionLike = None) -> torch.Tensor:
+        """Super-resolve ``x`` ``(B, C_in, h, w)`` → ``(B, C_out, ⌊h·s⌋, ⌊w·s⌋)`` (not clamped);
+        ``acquisition``: how ``x`` was acquired, for a conditioned network (``None``: unknown)."""
+        return self.upscale(self.forward_features(x, acquisition), x, scale)
 
 
-__all__ = ["MetaSRGenerator", "UPSAMPLE_SKIPS"]
+__all__ = ["MetaSRGenerator", "UPSAMPLE_SKIPS", "AcquisitionLike"]

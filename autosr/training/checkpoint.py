@@ -58,17 +58,18 @@ def restore_rng_state(state: Mapping[str, Any], extra: Optional[Mapping[str, tor
             g.set_state(state["generators"][name].cpu())
 
 
-def channel_dependent_keys(config: Mapping[str, Any], channels_a: int, channels_b: int) -> List[str]:
-    """Parameter names whose shape changes with the image channel count (input and output layers).
+def dependent_keys(config: Mapping[str, Any], a: Mapping[str, Any], b: Mapping[str, Any]) -> List[str]:
+    """Parameter names whose shape or presence changes between keywords ``a`` and ``b`` of the network
+    ``config`` (e.g. ``in_channels`` 1 and 2).
 
-    Found by building the architecture twice on the meta device (no memory) and comparing shapes,
-    so it works for any registered network that takes ``in_channels``/``out_channels``.
+    Found by building the architecture twice on the meta device (no memory) and comparing, so it
+    works for any registered network.
     """
-    cfg = {k: v for k, v in config.items() if k not in ("name", "in_channels", "out_channels")}
+    cfg = {k: v for k, v in config.items() if k not in ("name", "out_channels", *a, *b)}
     with torch.device("meta"):
-        a = build_network(config["name"], in_channels=channels_a, **cfg).state_dict()
-        b = build_network(config["name"], in_channels=channels_b, **cfg).state_dict()
-    return [k for k in a if k in b and a[k].shape != b[k].shape]
+        sa = build_network(config["name"], **cfg, **a).state_dict()
+        sb = build_network(config["name"], **cfg, **b).state_dict()
+    return sorted(k for k in set(sa) | set(sb) if k not in sa or k not in sb or sa[k].shape != sb[k].shape)
 
 
 def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], pretrained_config: Mapping[str, Any],
@@ -76,16 +77,23 @@ def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], pretra
     """Load ``state`` (another dataset's model) into ``model``; returns the re-initialised keys.
 
     Keys whose shape depends on the channel count keep ``model``'s fresh initialisation when the
-    channel counts differ; any other mismatch (a different width or depth) is an error that names
-    the pretrained architecture, so the user can match it with ``-o network.width=…``.
+    channel counts differ, and so do the acquisition codes when the two were trained with other
+    acquisition kinds (a code means nothing for another kind); any other mismatch (a different
+    width or depth) is an error that names the pretrained architecture, so the user can match it
+    with ``-o network.width=…``.
     """
     own = model.state_dict()
     pre_channels = int(pretrained_config.get("in_channels", num_channels))
-    allowed = set(channel_dependent_keys(pretrained_config, pre_channels, num_channels)) \
+    base = {k: v for k, v in pretrained_config.items() if k != "acquisitions"}
+    fresh = set(dependent_keys(base, {"in_channels": pre_channels}, {"in_channels": num_channels})) \
         if pre_channels != num_channels else set()
-    mismatched = [k for k in own if k not in state or state[k].shape != own[k].shape]
-    unexpected = [k for k in state if k not in own]
-    bad = [k for k in mismatched if k not in allowed] + unexpected
+    own_kinds = tuple(getattr(model, "acquisitions", ()))
+    if own_kinds != tuple(pretrained_config.get("acquisitions", ())):
+        fresh |= set(dependent_keys({**base, "in_channels": num_channels}, {"acquisitions": ()},
+                                    {"acquisitions": own_kinds or tuple(pretrained_config["acquisitions"])}))
+    mismatched = [k for k in own if k not in state or state[k].shape != own[k].shape or k in fresh]
+    unexpected = [k for k in state if k not in own and k not in fresh]
+    bad = [k for k in mismatched if k not in fresh] + unexpected
     if bad:
         shown = ", ".join(bad[:4]) + (" …" if len(bad) > 4 else "")
         arch = {k: v for k, v in pretrained_config.items() if k not in ("in_channels", "out_channels")}
@@ -97,4 +105,4 @@ def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], pretra
 
 
 __all__ = ["check_identity", "capture_rng_state", "restore_rng_state", "transfer_weights",
-           "channel_dependent_keys", "RESUME_KEYS"]
+           "dependent_keys", "RESUME_KEYS"]

@@ -5,20 +5,24 @@ Each batch (MIASSR section 4.3):
 1. draws one scale ``s`` (from the plan's grid, or uniform in ``(1, s_max]`` rounded to 0.01);
 2. sizes the patches by eq. 20: LR ``h = floor(P/s)``, HR ``floor(s·h)``
    (:func:`autosr.scales.patch_sizes`);
-3. crops ``batch_size`` HR regions of ``P`` pixels (never resampled) from random slices of random
-   training cases, zero-padding slices smaller than the patch; nearly empty slices (< 10 % non-zero
-   pixels) and all-background windows are redrawn (a few tries), as MIASSR crops the background;
-4. augments them (random flips and 90° rotations; a rotated patch is cropped with swapped sides so
-   every patch of the batch has the same shape);
-5. synthesises LR from the whole region, each patch acquired its own way: an acquisition drawn
+3. augments random slices of random training cases (random flips and 90° rotations) and crops
+   ``batch_size`` HR regions of ``P`` pixels (never resampled) from them, zero-padding slices
+   smaller than the patch; nearly empty slices (< 10 % non-zero pixels) and all-background
+   windows are redrawn (a few tries), as MIASSR crops the background, except for 5 % of the
+   windows, drawn from anywhere so that background is learned to stay background;
+4. synthesises LR from the whole region, each patch acquired its own way: an acquisition drawn
    from the plan's degradation distribution (:func:`autosr.degradation.draw`: Gaussian PSF with
    or without antialiasing, area, MR k-space, CT kernel, noise), or the plan's reference recipe
-   when it has none, with AutoSR's centre alignment, giving ``floor(P/s)`` LR pixels; the
+   when it has none, with AutoSR's centre alignment, giving ``floor(P/s)`` LR pixels (k-space
+   takes the region's whole slice as its field of view, as a scanner does, so the patch's cut
+   edges do not ring); the
    HR target is the region's first ``floor(s·h)`` pixels, the same field of view. In paired mode
    the LR patch is instead cut from the case's real low-resolution scan at the matching,
    grid-aligned position.
 
-Batches are dicts ``{"lr": float32 (B, C, h, w), "hr": float32 (B, C, H, W), "scale": "p/q"}``.
+Batches are dicts ``{"lr": float32 (B, C, h, w), "hr": float32 (B, C, H, W), "scale": "p/q",
+"acquisition": [kind or None per patch]}``: the kind (:func:`autosr.degradation.kind`) of each
+patch's acquisition when the network is told it (``degradation.told_probability``), else ``None``.
 
 Determinism: all randomness comes from ``torch.Generator`` objects seeded from
 ``(seed, rank, worker, start_step)``. With ``num_workers == 0`` (forced in deterministic mode)
@@ -41,7 +45,7 @@ import torch
 from batchgenerators.dataloading.data_loader import SlimDataLoaderBase
 from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAugmenter
 
-from autosr.degradation import draw, recipe, synthesize
+from autosr.degradation import draw, kind, recipe, synthesize
 from autosr.plans import DegradationPlan, ScalePlan
 from autosr.scales import as_fraction, patch_sizes
 
@@ -52,6 +56,11 @@ UNIFORM_RESOLUTION = Fraction(1, 100)
 #: MIASSR crops the black background for the same reason: it "has little information content".
 MIN_SLICE_CONTENT = 0.1
 CONTENT_TRIES = 8
+#: Share of windows drawn from anywhere (empty and nearly empty slices included), so the network
+#: also learns that background stays background: trained on content only, it left a faint haze
+#: (~0.01) over empty regions, which costs up to 17 dB of PSNR on the nearly empty end slices of a
+#: scan (documentation/degradation.md#measured-robustness).
+ANYWHERE_SHARE = 0.05
 
 
 def seeded_generator(*keys: int) -> torch.Generator:
@@ -152,23 +161,27 @@ class SRPatchLoader(SlimDataLoaderBase):
         g = self.generators["data"]
         return (bool(_randint(2, g)), bool(_randint(2, g))), _randint(4, g)
 
-    def _random_hr_patch(self, h: int, w: int) -> np.ndarray:
-        """One augmented ``(C, h, w)`` HR region from a random slice (with content) of a random case."""
+    def _random_window(self, h: int, w: int) -> Tuple[np.ndarray, Tuple[int, int, int, int]]:
+        """An augmented slice (with content) of a random case and an ``h × w`` window of it that is not
+        all background: ``(slice (C, H', W'), (y0, x0, h, w))``, the slice zero-padded where the window
+        leaves it."""
         g = self.generators["data"]
-        for attempt in range(CONTENT_TRIES):  # prefer slices with content, then windows that are not empty
+        tries = 1 if float(torch.rand((), generator=g)) < ANYWHERE_SHARE else CONTENT_TRIES
+        for attempt in range(tries):  # prefer slices with content, then windows that are not empty
             vol = self._data[_randint(len(self._data), g)]
             sl = np.asarray(vol[:, _randint(vol.shape[1], g)], np.float32)
             if np.mean(sl > 0) >= MIN_SLICE_CONTENT:
                 break
-        flips, rot = self._augment_params()
-        ch, cw = (w, h) if rot % 2 else (h, w)  # crop with swapped sides when rotating by 90°
-        for attempt in range(CONTENT_TRIES):
-            y0 = _randint(sl.shape[1] - ch + 1, g) if sl.shape[1] >= ch else -_randint(ch - sl.shape[1] + 1, g)
-            x0 = _randint(sl.shape[2] - cw + 1, g) if sl.shape[2] >= cw else -_randint(cw - sl.shape[2] + 1, g)
-            patch = crop_padded(sl, y0, x0, ch, cw)
-            if patch.any():
+        sl = augment(sl, *self._augment_params())
+        for attempt in range(tries):
+            y0 = _randint(sl.shape[1] - h + 1, g) if sl.shape[1] >= h else -_randint(h - sl.shape[1] + 1, g)
+            x0 = _randint(sl.shape[2] - w + 1, g) if sl.shape[2] >= w else -_randint(w - sl.shape[2] + 1, g)
+            if crop_padded(sl, y0, x0, h, w).any():
                 break
-        return augment(patch, flips, rot)
+        pad = ((0, 0), (max(-y0, 0), max(y0 + h - sl.shape[1], 0)), (max(-x0, 0), max(x0 + w - sl.shape[2], 0)))
+        if any(sum(p) for p in pad):
+            sl, y0, x0 = np.pad(sl, pad), max(y0, 0), max(x0, 0)
+        return sl, (y0, x0, h, w)
 
     def _synthetic_batch(self) -> Dict[str, object]:
         s = self.sampler.sample(self.generators["scale"])
@@ -177,14 +190,24 @@ class SRPatchLoader(SlimDataLoaderBase):
             raise ValueError(f"patch {self.patch_size} is too small for scale {float(s)}")
         # Degrading the whole P×P region gives exactly floor(P/s) LR pixels (eq. 20); its first
         # floor(s·h) HR pixels cover the same field of view from the same edge (centre convention).
-        region = np.stack([self._random_hr_patch(*self.patch_size) for _ in range(self.batch_size)])
+        windows = [self._random_window(*self.patch_size) for _ in range(self.batch_size)]
+        region = np.stack([sl[:, y0:y0 + h, x0:x0 + w] for sl, (y0, x0, h, w) in windows])
         g, d = self.generators["data"], self.degradation
-        if d.families:  # each patch acquired its own way (family, parameters, noise)
-            lr = torch.cat([synthesize(torch.from_numpy(region[i:i + 1]), s, draw(d, g), g) for i in range(len(region))])
+        if d.families:  # each patch acquired its own way (family, parameters, noise), k-space with its slice
+            acqs = [draw(d, g) for _ in windows]
+            lr = torch.cat([synthesize(torch.from_numpy(np.array(sl))[None], s, a, g, window)
+                            for (sl, window), a in zip(windows, acqs)])
         else:
-            lr = synthesize(torch.from_numpy(region), s, recipe(d), g)
+            acqs = [recipe(d)] * len(region)
+            lr = synthesize(torch.from_numpy(region), s, acqs[0], g)
         hr = np.ascontiguousarray(region[:, :, :h_hr, :w_hr])
-        return {"lr": lr.numpy(), "hr": hr, "scale": f"{s.numerator}/{s.denominator}"}
+        return {"lr": lr.numpy(), "hr": hr, "scale": f"{s.numerator}/{s.denominator}",
+                "acquisition": [kind(a) if self._told(g) else None for a in acqs]}
+
+    def _told(self, g: torch.Generator) -> bool:
+        """Whether a patch's acquisition is told to the network (``degradation.told_probability``)."""
+        p = self.degradation.told_probability
+        return p >= 1 or (p > 0 and float(torch.rand((), generator=g)) < p)
 
     def _paired_batch(self) -> Dict[str, object]:
         """LR and HR patches cut at matching positions of a real pair (all cases of the batch share ``s``)."""
@@ -215,7 +238,7 @@ class SRPatchLoader(SlimDataLoaderBase):
             lrs = [a[:, :h, :w] for a in lrs]
             hrs = [a[:, :int(h * s), :int(w * s)] for a in hrs]
         return {"lr": np.ascontiguousarray(np.stack(lrs)), "hr": np.ascontiguousarray(np.stack(hrs)),
-                "scale": f"{s.numerator}/{s.denominator}"}
+                "scale": f"{s.numerator}/{s.denominator}", "acquisition": [None] * len(lrs)}  # real LR: unknown
 
     def generate_train_batch(self) -> Dict[str, object]:
         if os.getpid() != self.creator_pid:

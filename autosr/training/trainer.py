@@ -260,11 +260,11 @@ class MetaSRTrainer:
     def train_step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
         lr = torch.as_tensor(batch["lr"]).to(self.device, non_blocking=True)
         hr = torch.as_tensor(batch["hr"]).to(self.device, non_blocking=True)
-        scale = batch_scale(batch)
+        scale, acq = batch_scale(batch), batch.get("acquisition")
         self.model.train()
         if self.gan_started:
-            return self.gan_step(lr, hr, scale)
-        return self.warmup_step(lr, hr, scale)
+            return self.gan_step(lr, hr, scale, acq)
+        return self.warmup_step(lr, hr, scale, acq)
 
     def _accept(self, loss: torch.Tensor, name: str) -> bool:
         """False (on every rank) when the loss must be discarded: not finite or above the threshold."""
@@ -276,9 +276,15 @@ class MetaSRTrainer:
             return False
         return True
 
-    def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor, scale) -> Dict[str, float]:
-        """Phase 1: ``L1(G(lr, s), hr)``."""
-        loss = self.l1(self.model(lr, scale), hr)
+    def generate(self, lr: torch.Tensor, scale, acquisition=None) -> torch.Tensor:
+        """``G(lr, s)``, told the patches' acquisition kinds when any is known (a conditioned network)."""
+        if acquisition is None or all(a is None for a in acquisition):
+            return self.model(lr, scale)
+        return self.model(lr, scale, acquisition)
+
+    def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
+        """Phase 1: ``L1(G(lr, s), hr)``; ``acquisition``: the batch's (told) kinds."""
+        loss = self.l1(self.generate(lr, scale, acquisition), hr)
         if not self._accept(loss, "L1"):
             return {"discarded": 1.0}
         self.opt_g.zero_grad(set_to_none=True)
@@ -286,9 +292,9 @@ class MetaSRTrainer:
         self.opt_g.step()
         return {"l1": float(loss.detach())}
 
-    def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale) -> Dict[str, float]:
+    def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
         """Phase 2: one critic update (WGAN-GP, eq. 16), then one generator update (eq. 17)."""
-        sr = self.model(lr, scale)
+        sr = self.generate(lr, scale, acquisition)
         out: Dict[str, float] = {}
         # Critic: learn to tell HR from the (detached) SR patches.
         self.critic.requires_grad_(True)
@@ -410,7 +416,8 @@ class MetaSRTrainer:
         return results
 
     def load_pretrained(self, path: Path) -> None:
-        """Start from another model (transfer learning); channel-dependent layers re-initialised when needed."""
+        """Start from another model (transfer learning); channel- and acquisition-dependent layers
+        re-initialised when they differ."""
         ckpt = ckpt_format.load_checkpoint(path, map_location=self.device)
         other = ckpt["identity"]
         redone = ckpt_io.transfer_weights(D.unwrap(self.model), ckpt["generator"], ckpt["generator_config"],
@@ -418,8 +425,10 @@ class MetaSRTrainer:
         logger.info("pretrained generator from %s (dataset %s, %s channel(s))", path, other.get("dataset_name"),
                     other.get("num_channels"))
         if redone:
-            logger.warning("NOTICE: the pretrained model has %s channel(s), this dataset %d: re-initialised %s",
-                           other.get("num_channels"), self.plans.num_channels, ", ".join(redone))
+            logger.warning("NOTICE: the pretrained model has %s channel(s) and acquisition kinds %s, this model %d "
+                           "and %s: re-initialised %s", other.get("num_channels"),
+                           list(ckpt["generator_config"].get("acquisitions", [])), self.plans.num_channels,
+                           list(getattr(D.unwrap(self.model), "acquisitions", ())), ", ".join(redone))
         if "critic" in ckpt and "critic_config" in ckpt:
             try:
                 ckpt_io.transfer_weights(self.critic, ckpt["critic"], ckpt["critic_config"],

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autosr.degradation import recipe, synthesize, upsample
+from autosr.degradation import kind, recipe, synthesize, upsample
 from autosr.evaluation.metrics import psnr, ssim
 from autosr.plans import DegradationPlan
 from autosr.scales import as_fraction, lr_size
@@ -150,12 +150,16 @@ class ValidationSet:
         """
         was_training = generator.training
         generator.eval()
+        told = kind(recipe(self.degradation))  # synthetic LR: a conditioned network is told its recipe
+        told = told if told in getattr(generator, "acquisitions", ()) else None
         sums: Dict[Fraction, Dict[str, List[float]]] = {}
         try:
             for key, zs in self.keys():
                 s = key[3]
                 hr, lr = self.inputs(key, zs)
-                sr = generator(lr.to(device), s).float().clamp(0, 1).cpu().numpy()
+                told_here = None if key[0] in self.lowres else told
+                sr = generator(lr.to(device), s) if told_here is None else generator(lr.to(device), s, told_here)
+                sr = sr.float().clamp(0, 1).cpu().numpy()
                 h, w = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
                 ref = hr[:, :, :h, :w].numpy()
                 if key not in self.bicubic:

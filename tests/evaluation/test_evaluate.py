@@ -133,3 +133,27 @@ def test_degradation_all_gives_one_table_per_acquisition_family(setup, tmp_path,
     assert main(["-d", "1", "-f", "0", "-s", "2", "-o", str(tmp_path / "x"), "--device", "cpu",
                  "--degradation", "jpeg"]) == 1
     assert "--degradation: unknown degradation 'jpeg'; choose planned, paper" in capsys.readouterr().err
+
+
+def test_a_conditioned_model_is_told_each_acquisition_unless_blind(setup, tmp_path, autosr_folders):
+    import torch
+    net = {"name": "MetaSR", "width": 8, "depth": 1, "mlp_hidden": 16, "upsample_skip": "bicubic",
+           "acquisitions": ["paper", "kspace"]}
+    model = make_model_folder(autosr_folders["results"], net=net)  # replaces the setup's blind model
+    path = model / "fold_0" / "checkpoint_final.pth"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["generator"]["film.weight"] = 0.5 * torch.randn_like(ckpt["generator"]["film.weight"])
+    torch.save(ckpt, path)
+    runs = {}
+    for blind in (False, True):
+        out = tmp_path / f"ev_{blind}"
+        assert main(["-d", "1", "-f", "0", "-s", "2", "-o", str(out), "--device", "cpu", "--max_slices", "2",
+                     "--degradation", "all"] + (["--blind"] if blind else [])) == 0
+        runs[blind] = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    # planned is the paper's recipe here; antialiased is a kind this model does not know: unknown
+    assert runs[False]["model_told"] == {"planned": "paper", "antialiased": None, "kspace": "kspace"}
+    assert runs[True]["model_told"] == {"planned": None, "antialiased": None, "kspace": None}
+    psnr = {b: {a: r["per_scale"]["2"][f"model [{a}]"]["psnr"]["mean"] for a in ("planned", "antialiased", "kspace")}
+            for b, r in runs.items()}
+    assert psnr[False]["antialiased"] == pytest.approx(psnr[True]["antialiased"])  # told nothing either way
+    assert psnr[False]["kspace"] != pytest.approx(psnr[True]["kspace"], abs=1e-6)

@@ -170,3 +170,37 @@ def test_ctrl_c_keeps_finished_scans_only(model, scans, tmp_path, monkeypatch, c
     assert sorted(p.name for p in out.iterdir()) == ["case000.autosr.json", "case000_0000.nii.gz"]
     assert not _leftovers(out)
     assert read_image(out / "case000_0000.nii.gz")[0].shape == (3, 40, 48)
+
+
+def test_a_conditioned_model_is_told_the_acquisition(model, scans, tmp_path, capsys, autosr_folders):
+    import json
+
+    import torch
+    net = {"name": "MetaSR", "width": 8, "depth": 1, "mlp_hidden": 16, "upsample_skip": "bicubic",
+           "acquisitions": ["paper", "kspace"]}
+    told = make_model_folder(autosr_folders["results"], net=net, dataset="Dataset003_Told")
+    ckpt_path = told / "fold_0" / "checkpoint_final.pth"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    ckpt["generator"]["film.weight"] = torch.randn_like(ckpt["generator"]["film.weight"])  # as if trained
+    torch.save(ckpt, ckpt_path)
+    out = tmp_path / "out"
+    argv = ["-i", str(scans / "case000_0000.nii.gz"), "-o", str(out), "-s", "2", "-m", str(told), "-npp", "0"]
+    assert main(argv) == 0
+    unknown, _ = read_image(out / "case000_0000.nii.gz")
+    assert main(argv + ["--acquisition", "kspace"]) == 0
+    assert "predicting again" in _err(capsys)  # another request than the unknown one
+    kspace, _ = read_image(out / "case000_0000.nii.gz")
+    assert not np.allclose(kspace, unknown)
+    record = json.loads((out / "case000.autosr.json").read_text())
+    assert record["request"]["acquisition"] == "kspace"
+    assert main(argv + ["--acquisition", "kspace"]) == 0 and "0 scan(s) written" in capsys.readouterr().out
+    # the same through the Python API
+    case, _ = read_image(scans / "case000_0000.nii.gz")
+    pred = Predictor.from_model_folder(told, device="cpu", progress=False, acquisition="kspace")
+    np.testing.assert_allclose(pred.predict_case(case[None], None, 2)[0][0], kspace, rtol=1e-4, atol=1e-3)
+    # a kind it was not trained with, or any kind for a blind model, is refused naming the choices
+    assert main(argv + ["--acquisition", "ct"]) == 1
+    assert "acquisition 'ct': this model can be told paper, kspace" in _err(capsys)
+    assert main(["-i", str(scans), "-o", str(tmp_path / "o2"), "-s", "2", "-d", "1", "-npp", "0",
+                 "--acquisition", "kspace"]) == 1
+    assert "trained blind" in _err(capsys) and not (tmp_path / "o2").exists()

@@ -79,3 +79,47 @@ def test_bad_arguments():
         MetaSRGenerator(1, upsample_skip="bilinear")
     with pytest.raises(ValueError):
         MetaSRGenerator(2, out_channels=1, upsample_skip="bicubic")
+
+
+def _conditioned(**kw):
+    torch.manual_seed(0)
+    return MetaSRGenerator(1, width=8, depth=2, mlp_hidden=8, acquisitions=("paper", "kspace"), **kw)
+
+
+def test_acquisition_codes_start_as_the_plain_network_and_learn_apart():
+    g = _conditioned()
+    torch.manual_seed(0)
+    plain = MetaSRGenerator(1, width=8, depth=2, mlp_hidden=8)
+    plain.load_state_dict({k: v for k, v in g.state_dict().items() if not k.startswith("film.")})
+    x = torch.rand(3, 1, 9, 10)
+    with torch.no_grad():  # zero modulation at initialisation: every code is today's network
+        for acq in (None, "paper", "kspace", ["kspace", None, "paper"]):
+            assert torch.equal(g(x, 2.5, acq), plain(x, 2.5))
+    # trained to map the same input to different targets by code, the codes come apart
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    hr = {"paper": torch.zeros(3, 1, 22, 25), "kspace": torch.ones(3, 1, 22, 25)}
+    for _ in range(60):
+        opt.zero_grad()
+        sum(torch.nn.functional.l1_loss(g(x, 2.5, k), t) for k, t in hr.items()).backward()
+        opt.step()
+    with torch.no_grad():
+        paper, kspace, unknown = g(x, 2.5, "paper"), g(x, 2.5, "kspace"), g(x, 2.5)
+        mixed = g(x, 2.5, ["kspace", "paper", None])
+    assert kspace.mean() - paper.mean() > 0.5
+    # a batch of mixed codes equals each image run with its own code
+    assert torch.allclose(mixed[0], kspace[0], atol=1e-5) and torch.allclose(mixed[1], paper[1], atol=1e-5)
+    assert torch.allclose(mixed[2], unknown[2], atol=1e-5)
+
+
+def test_acquisition_names_are_checked():
+    with pytest.raises(ValueError, match="acquisitions must be distinct names from paper"):
+        MetaSRGenerator(1, width=8, depth=1, acquisitions=("mri",))
+    with pytest.raises(ValueError, match="distinct"):
+        MetaSRGenerator(1, width=8, depth=1, acquisitions=("area", "area"))
+    x = torch.rand(1, 1, 6, 6)
+    with pytest.raises(ValueError, match="'ct' is not one this network was trained with \\(paper, kspace\\)"):
+        _conditioned()(x, 2, "ct")
+    with pytest.raises(ValueError, match="trained blind"):
+        MetaSRGenerator(1, width=8, depth=1)(x, 2, "paper")
+    with pytest.raises(ValueError, match="2 acquisitions for a batch of 1"):
+        _conditioned()(x, 2, ["paper", "paper"])

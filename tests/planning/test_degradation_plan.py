@@ -25,8 +25,13 @@ def test_mr_gets_kspace_and_rician_ct_gets_kernel_and_gaussian_paper_keeps_one_r
             assert family in names and "gaussian_psf" in names, (channel, name, names)
             assert deg.noise["model"] == noise
             assert f"{channel}:" in deg.why and said in deg.why and noise in deg.why.lower()
+            # the network can be told each kind the distribution draws, for most patches
+            kinds = ["paper", "antialiased", "area", "kspace" if channel == "MR" else "ct"]
+            assert plans.configuration(name).network["acquisitions"] == kinds, (channel, name)
+            assert deg.told_probability == pytest.approx(0.8) and "told" in deg.why
         paper = plans.configuration("2d_paper").degradation
         assert paper.families == () and not paper.antialias and paper.sigma == pytest.approx(0.8)
+        assert plans.configuration("2d_paper").network["acquisitions"] == [] and paper.told_probability == 0
         assert "paper" in plans.raw["configurations"]["2d_paper"]["why"]
         for where, section in walk_sections(plans.raw):   # every family and the noise say why
             assert section.get("why"), where
@@ -59,6 +64,7 @@ def test_distribution_round_trips_through_json(autosr_folders, tmp_path):
     ({"noise": {"model": "rician", "snr": [50, 10]}}, "noise", "snr must be [low, high]"),
     ({"noise": {"model": "poisson", "snr": [5, 10]}}, "noise", "model must be one of"),
     ({"noise": {"model": "gaussian", "snr": [5, 10], "probability": 2}}, "noise", "probability must be"),
+    ({"told_probability": 1.5}, "told_probability", "must be a number >= 0 and < 1"),
 ])
 def test_invalid_distribution_is_refused_naming_file_and_key(autosr_folders, edit, culprit, says):
     plans = _planned("MR", 34)
@@ -78,3 +84,13 @@ def test_an_empty_family_list_is_the_reference_recipe_override(autosr_folders):
     plans = _planned("MR", 35)
     conf = apply_overrides(plans.configuration("2d_cpu"), {"degradation.families": []}, plans)
     assert conf.degradation.families == () and conf.degradation.antialias
+
+
+def test_kinds_of_a_distribution():
+    from autosr.plans import kinds_of
+    psf = {"name": "gaussian_psf", "weight": 1}
+    assert kinds_of([psf]) == ("paper",)                                        # no antialiasing drawn
+    assert kinds_of([dict(psf, antialias_probability=1.0)]) == ("antialiased",)
+    assert kinds_of([{"name": "kspace", "weight": 1}, dict(psf, antialias_probability=0.5)]) == \
+        ("paper", "antialiased", "kspace")
+    assert kinds_of([{"name": "ct_like", "weight": 1}, {"name": "area", "weight": 1}]) == ("area", "ct")

@@ -85,3 +85,21 @@ def test_transfer_reinitialises_only_channel_layers():
         assert torch.equal(v, before[k] if k in redone else one.state_dict()[k])
     with pytest.raises(CheckpointError, match="network.KEY"):
         transfer_weights(build({**GEN, "width": 4}), one.state_dict(), GEN, 1, "pre.pth")
+
+
+def test_transfer_between_other_acquisition_kinds_keeps_fresh_codes_and_the_rest():
+    mr = {**GEN, "acquisitions": ["paper", "kspace"]}
+    trained = build(mr)
+    with torch.no_grad():
+        trained.film.weight.normal_()
+    for own_cfg, pre_cfg, pre in ((GEN, mr, trained), ({**GEN, "acquisitions": ["paper", "ct"]}, mr, trained),
+                                  (mr, GEN, build(GEN))):
+        own = build(own_cfg)
+        before = {k: v.clone() for k, v in own.state_dict().items()}
+        redone = transfer_weights(own, pre.state_dict(), pre_cfg, 1, "pre.pth")
+        assert redone == (["film.weight"] if own_cfg.get("acquisitions") else [])
+        for k, v in own.state_dict().items():  # codes start fresh (zero), everything else is transferred
+            assert torch.equal(v, before[k] if k in redone else pre.state_dict()[k]), k
+    same = build(mr)
+    assert transfer_weights(same, trained.state_dict(), mr, 1, "pre.pth") == []
+    assert torch.equal(same.film.weight, trained.film.weight)

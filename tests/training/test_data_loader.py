@@ -103,3 +103,71 @@ def test_paired_mode_cuts_aligned_patches():
         b = next(ld)
         assert batch_scale(b) == 2
         assert b["lr"].shape == (3, 1, 8, 8) and b["hr"].shape == (3, 1, 16, 16)
+
+
+@pytest.mark.parametrize("told", [0.0, 0.5, 1.0])
+def test_each_patch_carries_its_acquisition_kind_when_told(told):
+    fams = ({"name": "kspace", "weight": 1.0, "windows": ("none", "hann")},
+            {"name": "gaussian_psf", "weight": 1.0, "sigma": (0.5, 1.0), "kernel_size": 3, "antialias_probability": 1.0})
+    ld = loader(degradation=DegradationPlan(families=fams, told_probability=told), batch_size=8)
+    names = [a for _ in range(20) for a in next(ld)["acquisition"]]
+    assert len(names) == 160 and set(names) <= {"kspace", "antialiased", None}
+    share = sum(a is not None for a in names) / len(names)
+    assert share == told if told in (0.0, 1.0) else 0.35 < share < 0.65
+    if told:  # both families are drawn and named
+        assert {"kspace", "antialiased"} <= set(names)
+
+
+def test_told_kind_is_the_acquisition_that_made_the_patch(monkeypatch):
+    import autosr.training.data_loader as dl
+    from autosr.degradation import kind
+    made = []
+
+    def recording(hr, scale, acq, *args):
+        made.append(acq)
+        return dl.synthesize.__wrapped__(hr, scale, acq, *args)
+
+    recording.__wrapped__ = dl.synthesize
+    monkeypatch.setattr(dl, "synthesize", recording)
+    fams = ({"name": "kspace", "weight": 1.0}, {"name": "area", "weight": 1.0},
+            {"name": "gaussian_psf", "weight": 1.0, "antialias_probability": 0.5})
+    ld = loader(degradation=DegradationPlan(families=fams, told_probability=1.0), batch_size=4)
+    seen = set()
+    for _ in range(10):
+        made.clear()
+        b = next(ld)
+        assert b["acquisition"] == [kind(a) for a in made]
+        seen.update(b["acquisition"])
+    assert seen == {"kspace", "area", "paper", "antialiased"}
+
+
+def test_paired_batches_have_unknown_acquisitions():
+    rng = np.random.default_rng(1)
+    hr = [rng.random((1, 3, 24, 24), dtype=np.float32)]
+    lr = [(rng.random((1, 3, 12, 12), dtype=np.float32), Fraction(2))]
+    ld = SRPatchLoader(hr, (16, 16), 2, ScalePlan(), DegradationPlan(mode="paired", told_probability=1.0), lowres=lr)
+    assert next(ld)["acquisition"] == [None, None]
+
+
+def test_kspace_patches_are_acquired_within_their_slice():
+    """A k-space patch equals the crop of its whole slice's k-space LR (no ringing from the cut edges)."""
+    from autosr.degradation import kspace_truncate
+    vol = np.zeros((1, 1, 60, 60), np.float32)
+    vol[0, 0, 10:50, 12:48] = np.random.default_rng(0).random((40, 36), dtype=np.float32) * 0.5 + 0.5
+    fams = ({"name": "kspace", "weight": 1.0, "windows": ("none",)},)
+    scales = ScalePlan(max=2.0, sampling="grid", step=1.0)  # s = 2: LR pixels of a slice crop are whole pixels
+    ld = loader([vol], degradation=DegradationPlan(families=fams), scales=scales, augment=False, batch_size=4,
+                patch_size=(24, 24))
+    full = kspace_truncate(torch.from_numpy(vol[:, 0])[None], 2).numpy()[0, 0].clip(0, 1)
+    checked = 0
+    for _ in range(6):
+        b = next(ld)
+        for lr, hr in zip(b["lr"][:, 0], b["hr"][:, 0]):
+            y0, x0 = (int(v[0]) for v in np.nonzero(np.all(
+                np.lib.stride_tricks.sliding_window_view(vol[0, 0], hr.shape) == hr, axis=(2, 3))))
+            if y0 % 2 == 0 and x0 % 2 == 0:  # the window starts on an LR pixel of the slice's grid
+                np.testing.assert_allclose(lr, full[y0 // 2:y0 // 2 + 12, x0 // 2:x0 // 2 + 12], atol=1e-5)
+                alone = kspace_truncate(torch.from_numpy(hr[None, None]), 2).numpy()[0, 0].clip(0, 1)
+                assert np.abs(alone - lr).max() > 0.05  # the patch taken alone rings differently
+                checked += 1
+    assert checked >= 3
