@@ -26,12 +26,13 @@ import torch
 
 from autosr.degradation import kind, synthesize, upsample
 from autosr.degradation.acquisition import NAMED
-from autosr.evaluation.engine import pick_slices, slice_metrics
+from autosr.evaluation.engine import slice_metrics
 from autosr.evaluation.plots import Example, plot_examples
 from autosr.imageio import read_case
 from autosr.inference.predictor import Predictor
 from autosr.inference.prep import prepare_case
 from autosr.scales import as_fraction, sr_size
+from autosr.slices import select_slices
 
 
 def hr_slices(path: Path, predictor: Predictor, max_slices: int) -> np.ndarray:
@@ -39,7 +40,7 @@ def hr_slices(path: Path, predictor: Predictor, max_slices: int) -> np.ndarray:
     arrays, geom = read_case([path])
     prep = prepare_case(arrays, predictor.plans, Fraction(1), array_spacing=geom.array_spacing)
     vol = prep.slices.transpose(1, 0, 2, 3)
-    return prep.slices[pick_slices(vol, max_slices)]
+    return prep.slices[select_slices(vol, max_slices)]
 
 
 def _central(image: np.ndarray, fraction: float) -> np.ndarray:

@@ -305,9 +305,10 @@ class DefaultPlanner:
                    "the CT kernel family and Gaussian noise join the papers' recipe")
         else:
             families = [dict(psf, weight=0.45), dict(area, weight=0.1),
-                        {"name": "kspace", "weight": 0.45, "windows": ["none", "hann", "hamming", "fermi"],
-                         "why": "an MR scanner's smaller matrix: central k-space, apodised by a filter or not, "
-                                "magnitude image (Gibbs ringing)"}]
+                        {"name": "kspace", "weight": 0.45, "windows": ["none", "fermi"],
+                         "why": "an MR scanner's smaller matrix: central k-space, unfiltered or with the mild Fermi "
+                                "filter scanners apply by default, magnitude image (Gibbs ringing); strong Hann or "
+                                "Hamming apodisation blurs like a PSF, which the Gaussian PSF family covers"}]
             noise = {"model": "rician", "snr": [15.0, 150.0], "probability": 0.3,
                      "why": "MR magnitude images carry Rician noise; SNR 15–150 spans clinical scans, and 70 % of "
                             "patches stay noise-free so clean input is not smoothed"}

@@ -17,7 +17,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from autosr.dataset import split_case_file
-from autosr.evaluation.engine import EvaluationError, Evaluator, pick_slices
+from autosr.evaluation.engine import EvaluationError, Evaluator
+from autosr.slices import select_slices
 from autosr.imageio import file_ending, read_image
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def compare_folders(ref: Union[str, os.PathLike], pred: Union[str, os.PathLike],
         r, p = _normalise_pair(r[box], p[box], cplan, mod)
         vol_r = np.moveaxis(r, axis, 0)[None]  # (1, S, H, W)
         vol_p = np.moveaxis(p, axis, 0)[None]
-        slices = pick_slices(vol_r, max_slices_per_case)
+        slices = select_slices(vol_r, max_slices_per_case or 0)
         if not slices:
             continue
         ex = slices[len(slices) // 2] if n < num_examples else None

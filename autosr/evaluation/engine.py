@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SCALES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 BASELINES = ("bicubic", "bilinear", "nearest")
-#: Slices whose HR intensity range is below this are empty background: PSNR/NRMSE are undefined there.
-MIN_SLICE_RANGE = 1e-3
 SEED = 20210522
 #: Method-name suffix of rows computed from a dataset's real (paired) LR scans.
 PAIRED_SUFFIX = "(real LR)"
@@ -43,16 +41,6 @@ class EvaluationError(AutoSRError):
 def slice_metrics(sr: np.ndarray, hr: np.ndarray) -> Dict[str, float]:
     """PSNR, SSIM and NRMSE of one 2D slice pair in [0, 1]."""
     return {"psnr": M.psnr(sr, hr), "ssim": M.ssim(sr, hr), "nrmse": M.nrmse(sr, hr)}
-
-
-def pick_slices(vol: np.ndarray, max_slices: Optional[int]) -> List[int]:
-    """Slices (axis 1 of ``(C, S, H, W)``) holding more than background, evenly thinned to ``max_slices``."""
-    rng = vol.reshape(vol.shape[0], vol.shape[1], -1)
-    span = (rng.max(axis=2) - rng.min(axis=2)).max(axis=0)
-    keep = [int(i) for i in np.flatnonzero(span >= MIN_SLICE_RANGE)]
-    if max_slices and len(keep) > max_slices:
-        keep = [keep[int(round(k))] for k in np.linspace(0, len(keep) - 1, max_slices)]
-    return keep
 
 
 class Evaluator:
@@ -154,4 +142,4 @@ def _spread(examples: List[Example], n_rows: int) -> List[Example]:
     return [examples[i] for i in sorted(set(idx))]
 
 
-__all__ = ["Evaluator", "EvaluationError", "slice_metrics", "pick_slices", "DEFAULT_SCALES", "BASELINES"]
+__all__ = ["Evaluator", "EvaluationError", "slice_metrics", "DEFAULT_SCALES", "BASELINES"]

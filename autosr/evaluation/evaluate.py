@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 from tqdm import tqdm
 
-from autosr.evaluation.engine import (BASELINES, DEFAULT_SCALES, EvaluationError, Evaluator, pick_slices,
-                                      slice_metrics)
+from autosr.evaluation.engine import BASELINES, DEFAULT_SCALES, EvaluationError, Evaluator, slice_metrics
 from autosr.paths import preprocessed_dir, raw_dir, resolve_dataset
+from autosr.slices import select_slices
 
 if TYPE_CHECKING:
     from autosr.degradation.acquisition import Acquisition
@@ -148,7 +148,7 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
     n_cases = 0
     n_pairs = 0
     for case, vol, pair in tqdm(source, desc=f"evaluating {split}", unit="case"):
-        slices = pick_slices(vol, max_slices_per_case)
+        slices = select_slices(vol, max_slices_per_case or 0)
         if slices:
             example = slices[len(slices) // 2] if n_cases < num_examples else None
             ev.add_case(case, vol, slices, example)

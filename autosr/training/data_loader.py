@@ -48,13 +48,12 @@ from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAu
 from autosr.degradation import draw, kind, recipe, synthesize
 from autosr.plans import DegradationPlan, ScalePlan
 from autosr.scales import as_fraction, patch_sizes
+from autosr.slices import has_content
 
 #: Uniform scale sampling is rounded to this step so Meta-Upscale phase periods stay short.
 UNIFORM_RESOLUTION = Fraction(1, 100)
-#: Patches come from slices with at least this share of non-zero (non-background) pixels and are
-#: not entirely background, each found within ``CONTENT_TRIES`` draws (else the last draw is used).
-#: MIASSR crops the black background for the same reason: it "has little information content".
-MIN_SLICE_CONTENT = 0.1
+#: Patches come from slices with content (:func:`autosr.slices.has_content`) and are not entirely
+#: background, each found within ``CONTENT_TRIES`` draws (else the last draw is used).
 CONTENT_TRIES = 8
 #: Share of windows drawn from anywhere (empty and nearly empty slices included), so the network
 #: also learns that background stays background: trained on content only, it left a faint haze
@@ -170,7 +169,7 @@ class SRPatchLoader(SlimDataLoaderBase):
         for attempt in range(tries):  # prefer slices with content, then windows that are not empty
             vol = self._data[_randint(len(self._data), g)]
             sl = np.asarray(vol[:, _randint(vol.shape[1], g)], np.float32)
-            if np.mean(sl > 0) >= MIN_SLICE_CONTENT:
+            if has_content(sl):
                 break
         sl = augment(sl, *self._augment_params())
         for attempt in range(tries):

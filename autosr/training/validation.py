@@ -30,39 +30,17 @@ from autosr.degradation import kind, recipe, synthesize, upsample
 from autosr.evaluation.metrics import psnr, ssim
 from autosr.plans import DegradationPlan
 from autosr.scales import as_fraction, lr_size
+from autosr.slices import evenly_spaced, select_slices
 from autosr.training.data_loader import seeded_generator
 
 #: Slices super-resolved together (they share the case's in-plane shape).
 SLICE_BATCH = 4
-#: Smallest share of non-zero pixels for a slice to be validated on (see :func:`select_slices`).
-MIN_CONTENT = 0.1
 #: A training step (forward, backward, optimiser) costs about this many forward passes of its batch
 #: (2.8 measured for the ``2d_cpu`` network on CPU).
 STEP_COST = 3.0
 #: (case, case index, first slice of the batch, scale): one forward pass of a validation.
 Key = Tuple[str, int, int, Fraction]
 METRICS = ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
-
-
-def select_slices(volume: np.ndarray, max_slices: int, min_content: float = MIN_CONTENT) -> List[int]:
-    """Up to ``max_slices`` evenly spaced slices of ``volume`` (C, S, H, W) worth validating on.
-
-    A slice qualifies when at least ``min_content`` of its pixels are non-zero (normalised
-    background is 0): nearly empty slices at the ends of a scan score 50–70 dB on a few pixels and
-    would dominate the mean. If none qualifies, every non-constant slice does.
-    """
-    content = [float(np.mean(np.asarray(volume[:, z]) > 0)) for z in range(volume.shape[1])]
-    keep = [z for z, c in enumerate(content) if c >= min_content]
-    if not keep:
-        keep = [z for z in range(volume.shape[1]) if float(np.ptp(np.asarray(volume[:, z]))) > 0]
-    return evenly_spaced(keep, max_slices)
-
-
-def evenly_spaced(slices: Sequence[int], n: int) -> List[int]:
-    """``n`` evenly spaced items of ``slices`` (all of them when ``n`` is 0 or not smaller)."""
-    if n <= 0 or len(slices) <= n:
-        return list(slices)
-    return [slices[i] for i in np.linspace(0, len(slices) - 1, n).round().astype(int)]
 
 
 def usable_scales(scales: Sequence[float], s_max: float) -> List[Fraction]:
@@ -226,5 +204,5 @@ def format_results(results: Mapping[str, Mapping[str, float]], step: Optional[in
     return lines
 
 
-__all__ = ["ValidationSet", "training_step_cost", "slices_within_budget", "select_slices",
-           "evenly_spaced", "usable_scales", "mean_psnr", "format_results", "scale_key"]
+__all__ = ["ValidationSet", "training_step_cost", "slices_within_budget", "usable_scales",
+           "mean_psnr", "format_results", "scale_key"]

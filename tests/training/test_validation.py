@@ -15,6 +15,7 @@ from autosr.degradation import degrade, upsample
 from autosr.evaluation.metrics import psnr, ssim
 from autosr.networks import build_network
 from autosr.plans import DegradationPlan
+from autosr.slices import select_slices
 from autosr.training.data_loader import seeded_generator
 from autosr.training.trainer import MetaSRTrainer
 from tests.training.helpers import TINY
@@ -27,7 +28,7 @@ def reference(generator, volumes, lowres, max_slices=5, s_max=3.0):
     """The validation loop as it was before ValidationSet (every slice batch, scale and metric anew)."""
     sums = {}
     for case_idx, (name, vol) in enumerate(sorted(volumes.items())):
-        slices = V.select_slices(vol, max_slices)
+        slices = select_slices(vol, max_slices)
         for start in range(0, len(slices), V.SLICE_BATCH):
             zs = slices[start:start + V.SLICE_BATCH]
             hr = torch.from_numpy(np.stack([vol[:, z] for z in zs]))
