@@ -56,9 +56,9 @@ UNIFORM_RESOLUTION = Fraction(1, 100)
 #: background, each found within ``CONTENT_TRIES`` draws (else the last draw is used).
 CONTENT_TRIES = 8
 #: Share of windows drawn from anywhere (empty and nearly empty slices included), so the network
-#: also learns that background stays background: trained on content only, it left a faint haze
-#: (~0.01) over empty regions, which costs up to 17 dB of PSNR on the nearly empty end slices of a
-#: scan (documentation/degradation.md#measured-robustness).
+#: also learns that background stays background: trained on content only, a told model left a
+#: faint haze (0.001–0.01) over empty regions, costing up to 17 dB of PSNR on the nearly empty end
+#: slices of a scan, 6 dB with this share (documentation/degradation.md#measured-robustness).
 ANYWHERE_SHARE = 0.05
 
 
