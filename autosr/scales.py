@@ -13,11 +13,13 @@ float flooring assigns wrong Meta-Upscale kernels at scales such as 2.3, 2.7 and
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
 ScaleLike = Union[float, int, str, Fraction]
+#: One scale for both in-plane axes, or a pair ``(s_h, s_w)`` (rows, columns of a slice).
+AxisScales = Union[ScaleLike, Sequence[ScaleLike]]
 
 #: Largest denominator used to read a float scale as a fraction. ``2.3`` becomes ``23/10``;
 #: a float that is not a short fraction (``math.pi``) is kept to within 1e-12 and simply has a
@@ -73,6 +75,17 @@ def check_scale(scale: ScaleLike) -> Fraction:
     if frac <= 1:
         raise ValueError(f"scale {shown} must be greater than 1: AutoSR refines the grid, s in (1, s_max]")
     return frac
+
+
+def axis_scales(scale: AxisScales) -> Tuple[Fraction, Fraction]:
+    """``(s_h, s_w)`` as exact fractions from one scale or a pair (``ValueError`` if any is < 1)."""
+    pair = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
+    if len(pair) != 2:
+        raise ValueError(f"give one scale or two (s_h, s_w), not {len(pair)}")
+    fracs = (as_fraction(pair[0]), as_fraction(pair[1]))
+    if min(fracs) < 1:
+        raise ValueError(f"scales {tuple(float(f) for f in fracs)} must each be >= 1")
+    return fracs
 
 
 def sr_size(n: int, scale: ScaleLike) -> int:

@@ -1,6 +1,7 @@
 """Time and peak memory of the Meta-Upscale against the EDSR-lite body it sits on (CPU).
 
     python3 benchmarks/bench_meta_upscale.py [--threads N] [--size 128] [--scales 2 2.5 3.3 4]
+    python3 benchmarks/bench_meta_upscale.py --scales 2,2 1,4 1.5,3.3 2.5,1     # one scale per axis (rows,cols)
 
 The paper's generator (width 64, depth 16, MLP 256, one channel) runs a ``size×size`` slice in
 ``torch.inference_mode``. Components: *body* (EDSR-lite, ``forward_features``), *upscale*
@@ -22,6 +23,9 @@ fixed at 64 KiB in the child so freed tensors go back to the OS instead of linge
 (a lingering heap would hide later allocations). Where ``clear_refs`` is unavailable the script
 falls back to the increase of ``ru_maxrss`` and says so.
 
+A scale ``SH,SW`` refines rows by ``SH`` and columns by ``SW``; then the generator is built with a
+per-axis Meta-Upscale (``per_axis_scale=True``, MLP input ``(R_i, R_j, 1/s_i, 1/s_j)``).
+
 Targets (printed next to the figures): upscale time ≤ 10 % of the body's; upscale peak memory
 ≤ 1.5× the body's.
 """
@@ -36,7 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple, Union
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,12 +53,18 @@ TIME_TARGET = 0.10
 MEMORY_TARGET = 1.5
 
 
-def _build(channels: int) -> MetaSRGenerator:
+def _build(channels: int, per_axis: bool = False) -> MetaSRGenerator:
     torch.manual_seed(0)
-    return MetaSRGenerator(channels, width=64, depth=16, mlp_hidden=256).eval()
+    return MetaSRGenerator(channels, width=64, depth=16, mlp_hidden=256, per_axis_scale=per_axis).eval()
 
 
-def _runner(model: MetaSRGenerator, component: str, size: int, channels: int, scale: float) -> Callable[[], object]:
+def _scale(text: str) -> Union[float, Tuple[float, float]]:
+    """``"2.5"`` → 2.5, ``"1,4"`` → (1.0, 4.0)."""
+    parts = [float(v) for v in text.split(",")]
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _runner(model: MetaSRGenerator, component: str, size: int, channels: int, scale) -> Callable[[], object]:
     x = torch.rand(1, channels, size, size)
     if component == "body":
         return lambda: model.forward_features(x)
@@ -72,10 +82,11 @@ def _status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def measure_peak(component: str, scale: float, size: int, channels: int, threads: int) -> Dict[str, object]:
+def measure_peak(component: str, scale, size: int, channels: int, threads: int, per_axis: bool
+                 ) -> Dict[str, object]:
     """Child-process side: extra resident memory (KiB) of one run of ``component``."""
     torch.set_num_threads(threads)
-    model = _build(channels)
+    model = _build(channels, per_axis)
     with torch.inference_mode():
         run = _runner(model, component, size, channels, scale)
         run()  # warm-up: thread pools, oneDNN primitive caches, lazily initialised kernels
@@ -91,10 +102,10 @@ def measure_peak(component: str, scale: float, size: int, channels: int, threads
     return {"peak_kib": max(0, peak - before), "method": method}
 
 
-def peak_in_subprocess(component: str, scale: float, args: argparse.Namespace) -> Dict[str, object]:
+def peak_in_subprocess(component: str, scale: str, args: argparse.Namespace) -> Dict[str, object]:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    cmd = [sys.executable, __file__, "--_peak", component, "--scales", str(scale), "--size", str(args.size),
-           "--channels", str(args.channels), "--threads", str(args.threads)]
+    cmd = [sys.executable, __file__, "--_peak", component, "--scales", scale, "--size", str(args.size),
+           "--channels", str(args.channels), "--threads", str(args.threads)] + (["--_per_axis"] if args.per_axis else [])
     res = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -117,7 +128,8 @@ def time_components(model: MetaSRGenerator, scale: float, args: argparse.Namespa
 
 def main(argv: List[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scales", type=float, nargs="+", default=[2.0, 2.5, 3.3, 4.0])
+    ap.add_argument("--scales", nargs="+", default=["2", "2.5", "3.3", "4"],
+                    help="scales, each S or SH,SW (rows, columns)")
     ap.add_argument("--size", type=int, default=128, help="LR slice size (pixels per side)")
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
@@ -126,13 +138,16 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     ap.add_argument("--_peak", choices=COMPONENTS, help=argparse.SUPPRESS)
+    ap.add_argument("--_per_axis", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.per_axis = args._per_axis or any("," in s for s in args.scales)
     if args._peak:
-        print(json.dumps(measure_peak(args._peak, args.scales[0], args.size, args.channels, args.threads)))
+        print(json.dumps(measure_peak(args._peak, _scale(args.scales[0]), args.size, args.channels, args.threads,
+                                      args.per_axis)))
         return 0
 
     torch.set_num_threads(args.threads)
-    model = _build(args.channels)
+    model = _build(args.channels, args.per_axis)
     print(f"Meta-Upscale vs EDSR-lite body: {args.size}×{args.size}×{args.channels} slice, width 64, depth 16, "
           f"CPU, {args.threads} thread(s), torch {torch.__version__}, median {args.clock} time of {args.repeats}")
     head = (f"{'scale':>5} {'path':>17} | {'body ms':>8} {'up ms':>7} {'gen ms':>8} {'up/body':>8} "
@@ -140,16 +155,17 @@ def main(argv: List[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     all_ok, method = True, None
-    for scale in args.scales:
+    for text in args.scales:
+        scale = _scale(text)
         plan = model.upscaler.plan(1, args.size, args.size, scale)
         path = "hidden" if plan["path"] == "hidden" else "/".join(plan["modes"])
         t = time_components(model, scale, args)
         t_ratio = t["upscale"] / t["body"]
         ok = t_ratio <= TIME_TARGET
-        line = (f"{scale:>5g} {path:>17} | {t['body'] * 1e3:8.1f} {t['upscale'] * 1e3:7.1f} "
+        line = (f"{text:>5} {path:>17} | {t['body'] * 1e3:8.1f} {t['upscale'] * 1e3:7.1f} "
                 f"{t['generator'] * 1e3:8.1f} {t_ratio:8.1%} {'ok' if t_ratio <= TIME_TARGET else 'MISS':>6}")
         if not args.no_memory:
-            mem = {c: peak_in_subprocess(c, scale, args) for c in COMPONENTS}
+            mem = {c: peak_in_subprocess(c, text, args) for c in COMPONENTS}
             method = mem["body"]["method"]
             mib = {c: mem[c]["peak_kib"] / 1024 for c in COMPONENTS}
             m_ratio = mib["upscale"] / max(mib["body"], 1e-9)

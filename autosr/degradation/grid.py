@@ -12,9 +12,8 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from autosr.scales import ScaleLike, as_fraction, lr_size
+from autosr.scales import AxisScales, axis_scales, lr_size
 
-AxisScales = Union[ScaleLike, Sequence[ScaleLike]]
 #: A parameter given once for both axes or as ``(h, w)``.
 PerAxis = Union[float, Sequence[float]]
 
@@ -22,17 +21,6 @@ PerAxis = Union[float, Sequence[float]]
 def per_axis(value: Optional[PerAxis]) -> Tuple[Optional[float], Optional[float]]:
     """``(h, w)`` from one value or a pair."""
     return (value[0], value[1]) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def axis_scales(scale: AxisScales) -> Tuple[Fraction, Fraction]:
-    """``(s_h, s_w)`` as exact fractions from one scale or a pair (``ValueError`` if any is < 1)."""
-    pair = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
-    if len(pair) != 2:
-        raise ValueError(f"give one scale or two (s_h, s_w), not {len(pair)}")
-    fracs = (as_fraction(pair[0]), as_fraction(pair[1]))
-    if min(fracs) < 1:
-        raise ValueError(f"scales {tuple(float(f) for f in fracs)} must each be >= 1")
-    return fracs
 
 
 def lr_shape(hr_shape: Sequence[int], scale: AxisScales) -> Tuple[int, int]:

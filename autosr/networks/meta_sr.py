@@ -11,7 +11,7 @@ from autosr.networks.edsr_lite import EDSRLiteBody
 from autosr.networks.meta_upscale import MetaUpscale
 from autosr.plans import ACQUISITION_KINDS
 from autosr.registry import NETWORKS
-from autosr.scales import ScaleLike
+from autosr.scales import AxisScales
 
 UPSAMPLE_SKIPS = ("none", "bicubic")
 #: What ``forward`` accepts as the acquisition: one name for the batch, one per image, or ``None`` (unknown).
@@ -34,6 +34,8 @@ class MetaSRGenerator(nn.Module):
         upsample_skip: ``"bicubic"`` adds the bicubic upsampling of the input, so the network
             learns a residual; its last MLP layer is then initialised near zero, which makes
             the untrained model ≈ bicubic (used for short CPU trainings). ``"none"``: paper.
+        per_axis_scale: the Meta-Upscale reads ``1/s`` of each axis, so ``forward`` takes
+            ``(s_h, s_w)`` as well as one scale (``False``: the paper's single ``1/s``).
         acquisitions: the acquisition kinds (:data:`autosr.degradation.acquisition.KINDS`) the
             network can be told; each, and "unknown", has a learned modulation of every residual
             block (FiLM, zero at initialisation). Empty: not conditioned (the papers' network).
@@ -44,7 +46,7 @@ class MetaSRGenerator(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
                  res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
-                 upsample_skip: str = "none", branch_init_scale: float = 0.1,
+                 upsample_skip: str = "none", branch_init_scale: float = 0.1, per_axis_scale: bool = False,
                  acquisitions: Sequence[str] = ()) -> None:
         super().__init__()
         if upsample_skip not in UPSAMPLE_SKIPS:
@@ -57,7 +59,8 @@ class MetaSRGenerator(nn.Module):
         self.upsample_skip = upsample_skip
         self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias,
                                  branch_init_scale=branch_init_scale)
-        self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias)
+        self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias,
+                                    per_axis_scale=per_axis_scale)
         self.acquisitions = tuple(str(a) for a in acquisitions)
         kinds = set(self.acquisitions)
         if len(kinds) != len(self.acquisitions) or not kinds <= set(ACQUISITION_KINDS):
@@ -92,15 +95,16 @@ class MetaSRGenerator(nn.Module):
             x.shape[0], len(self.body.blocks), 2, self.body.width)
         return self.body(x - 0.5, film)
 
-    def upscale(self, features: torch.Tensor, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+    def upscale(self, features: torch.Tensor, x: torch.Tensor, scale: AxisScales) -> torch.Tensor:
         """Meta-Upscale ``features`` ``(B, width, h, w)`` of input ``x`` ``(B, C_in, h, w)`` → SR image."""
         y = self.upscaler(features, scale)
         if self.upsample_skip == "bicubic":
             return y + bicubic_upsample(x, scale)
         return y + 0.5
 
-    def forward(self, x: torch.Tensor, scale: ScaleLike, acquisition: AcquisitionLike = None) -> torch.Tensor:
-        """Super-resolve ``x`` ``(B, C_in, h, w)`` → ``(B, C_out, ⌊h·s⌋, ⌊w·s⌋)`` (not clamped);
+    def forward(self, x: torch.Tensor, scale: AxisScales, acquisition: AcquisitionLike = None) -> torch.Tensor:
+        """Super-resolve ``x`` ``(B, C_in, h, w)`` by ``s`` or ``(s_h, s_w)`` → ``(B, C_out, ⌊h·s_h⌋, ⌊w·s_w⌋)``
+        (not clamped);
         ``acquisition``: how ``x`` was acquired, for a conditioned network (``None``: unknown)."""
         return self.upscale(self.forward_features(x, acquisition), x, scale)
 

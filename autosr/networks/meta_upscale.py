@@ -2,9 +2,12 @@
 
 Refined pixel ``(i, j)`` is a ``k×k×F → C`` kernel applied to the zero-padded ``k×k`` feature
 neighbourhood centred at LR pixel ``(r_i, r_j)``; the kernel is predicted by a two-layer MLP
-from ``(R_i, R_j, 1/s)``. ``r`` and ``R`` follow AutoSR's centre convention
-(:func:`autosr.scales.phases`): ``u_i = (i + ½)/s`` in LR pixel-edge units, ``r_i = ⌊u_i⌋``,
-``R_i = u_i − r_i``, computed in integer arithmetic on ``s = p/q``.
+from ``(R_i, R_j, 1/s)``, or, with one scale per axis (``per_axis_scale``), from
+``(R_i, R_j, 1/s_i, 1/s_j)``: MIASSR's equations with a scale per axis, so one module refines
+rows and columns by different factors (``(1, 4)``: only the columns). ``r`` and ``R`` follow
+AutoSR's centre convention (:func:`autosr.scales.phases`) per axis: ``u_i = (i + ½)/s_i`` in LR
+pixel-edge units, ``r_i = ⌊u_i⌋``, ``R_i = u_i − r_i``, computed in integer arithmetic on
+``s_i = p_i/q_i``.
 
 Reference implementations predict one kernel per *output* pixel and repeat the feature map
 ``⌈s⌉²`` times. Here nothing is materialised per output pixel beyond the output itself:
@@ -31,6 +34,7 @@ implementation). MLP output layout follows Meta-SR: index ``((f·k + ki)·k + kj
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -40,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autosr.scales import ScaleLike, as_fraction, phases, sr_size
+from autosr.scales import AxisScales, as_fraction, axis_scales, phases, sr_size
 
 #: Cost model of the path choice, in MAC-equivalents per unit of work (fitted on CPU timings):
 #: conv and MLP multiply-accumulates, elements copied by row / column window gathers, conv
@@ -160,7 +164,7 @@ def _place(kern: torch.Tensor, phase_dim: int, space_dim: int, shifts: np.ndarra
 
 
 class MetaUpscale(nn.Module):
-    """Arbitrary-scale upsampler ``(B, in_features, h, w), s → (B, out_channels, ⌊h·s⌋, ⌊w·s⌋)``.
+    """Arbitrary-scale upsampler ``(B, in_features, h, w), (s_h, s_w) → (B, out_channels, ⌊h·s_h⌋, ⌊w·s_w⌋)``.
 
     Args:
         in_features: feature maps ``F`` of the input.
@@ -170,10 +174,12 @@ class MetaUpscale(nn.Module):
         bias: biases in the MLP's two linear layers (``False`` for the MESR variant).
         chunk_elements: memory budget (tensor elements) for intermediate results;
             ``None`` = the size of the input feature map (at least 2**18).
+        per_axis_scale: the MLP reads ``1/s`` of each axis (4 inputs), so rows and columns may
+            have different scales; ``False`` is the paper's single ``1/s`` (3 inputs, equal scales).
     """
 
     def __init__(self, in_features: int = 64, out_channels: int = 1, hidden: int = 256, kernel_size: int = 3,
-                 bias: bool = True, chunk_elements: Optional[int] = None) -> None:
+                 bias: bool = True, chunk_elements: Optional[int] = None, per_axis_scale: bool = False) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
@@ -182,53 +188,68 @@ class MetaUpscale(nn.Module):
         self.hidden = hidden
         self.kernel_size = kernel_size
         self.chunk_elements = chunk_elements
+        self.per_axis_scale = per_axis_scale
+        self.n_inputs = 4 if per_axis_scale else 3
         self.weight_net = nn.Sequential(
-            nn.Linear(3, hidden, bias=bias),
+            nn.Linear(self.n_inputs, hidden, bias=bias),
             nn.ReLU(),
             nn.Linear(hidden, kernel_size * kernel_size * in_features * out_channels, bias=bias),
         )
         self._index_cache: "OrderedDict[tuple, List[Tuple[torch.Tensor, torch.Tensor]]]" = OrderedDict()
 
-    def kernels(self, row_offsets: torch.Tensor, col_offsets: torch.Tensor, inv_scale: float) -> torch.Tensor:
-        """Kernels (eq. 9) for offset pairs given as two ``(n,)`` tensors → ``(n, C, F, k, k)``."""
-        pos = torch.stack([row_offsets, col_offsets, torch.full_like(row_offsets, inv_scale)], dim=1)
+    def kernels(self, row_offsets: torch.Tensor, col_offsets: torch.Tensor, inv_scale: Tuple[float, float]
+                ) -> torch.Tensor:
+        """Kernels (eq. 9) for offset pairs given as two ``(n,)`` tensors, ``inv_scale`` = ``(1/s_h, 1/s_w)``
+        → ``(n, C, F, k, k)``."""
+        pos = torch.stack([row_offsets, col_offsets] + [torch.full_like(row_offsets, v)
+                                                        for v in self._scale_inputs(inv_scale)], dim=1)
         k, fch, c = self.kernel_size, self.in_features, self.out_channels
         return self.weight_net(pos).view(-1, fch, k, k, c).permute(0, 4, 1, 2, 3)
 
+    def _scale_inputs(self, inv_scale: Tuple[float, float]) -> Tuple[float, ...]:
+        """The MLP's scale inputs: ``(1/s_h, 1/s_w)``, or the paper's single ``1/s``."""
+        return tuple(inv_scale) if self.per_axis_scale else (inv_scale[0],)
+
+    def _scales(self, scale: AxisScales) -> Tuple[Fraction, Fraction]:
+        fracs = axis_scales(scale)
+        if not self.per_axis_scale and fracs[0] != fracs[1]:
+            raise ValueError(f"scales {tuple(float(f) for f in fracs)} differ per axis, but this Meta-Upscale reads "
+                             f"one 1/s (per_axis_scale=False, the paper's); train one with per_axis_scale=True")
+        return fracs
+
     # ------------------------------------------------------------------ dispatch
-    def forward(self, features: torch.Tensor, scale: ScaleLike, path: str = "auto",
+    def forward(self, features: torch.Tensor, scale: AxisScales, path: str = "auto",
                 modes: Optional[Tuple[str, str]] = None) -> torch.Tensor:
-        """Upscale ``features`` ``(B, F, h, w)`` by ``scale`` → ``(B, C, ⌊h·s⌋, ⌊w·s⌋)``.
+        """Upscale ``features`` ``(B, F, h, w)`` by ``scale`` (one, or ``(s_h, s_w)``, each ≥ 1)
+        → ``(B, C, ⌊h·s_h⌋, ⌊w·s_w⌋)``.
 
         ``path``: ``"auto"`` (cost model), ``"phase"`` or ``"hidden"``; ``modes``: the phase
         path's (row, column) modes, each one of :data:`MODES`. All give the same result.
         """
         if features.dim() != 4 or features.shape[1] != self.in_features:
             raise ValueError(f"expected features (B, {self.in_features}, h, w), got {tuple(features.shape)}")
-        frac = as_fraction(scale)
-        if frac <= 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
+        s_h, s_w = self._scales(scale)
         b, _, h, w = features.shape
-        out_h, out_w = sr_size(h, frac), sr_size(w, frac)
+        out_h, out_w = sr_size(h, s_h), sr_size(w, s_w)
         if out_h < 1 or out_w < 1:
-            raise ValueError(f"a {h}×{w} input gives an empty output at scale {float(frac)}")
+            raise ValueError(f"a {h}×{w} input gives an empty output at scale ({float(s_h):g}, {float(s_w):g})")
         if path not in ("auto",) + PATHS:
             raise ValueError(f"unknown path {path!r}; use 'auto' or one of {PATHS}")
-        p, q, k = frac.numerator, frac.denominator, self.kernel_size
+        k, inv = self.kernel_size, (1.0 / float(s_h), 1.0 / float(s_w))
         if path == "auto" and modes is None:
-            plan = self.plan(b, h, w, frac)
+            plan = self.plan(b, h, w, (s_h, s_w))
             path, modes = plan["path"], plan["modes"]
         elif path == "auto":
             path = "phase"
         if path == "hidden":
-            return self._hidden_forward(features, _layout(h, out_h, p, q, k, "dense"),
-                                        _layout(w, out_w, p, q, k, "dense"), 1.0 / float(frac))
+            return self._hidden_forward(features, _layout(h, out_h, s_h.numerator, s_h.denominator, k, "dense"),
+                                        _layout(w, out_w, s_w.numerator, s_w.denominator, k, "dense"), inv)
         if modes is None:
-            modes = self.plan(b, h, w, frac)["modes"]
-        return self._phase_forward(features, _layout(h, out_h, p, q, k, modes[0]),
-                                   _layout(w, out_w, p, q, k, modes[1]), 1.0 / float(frac))
+            modes = self.plan(b, h, w, (s_h, s_w))["modes"]
+        return self._phase_forward(features, _layout(h, out_h, s_h.numerator, s_h.denominator, k, modes[0]),
+                                   _layout(w, out_w, s_w.numerator, s_w.denominator, k, modes[1]), inv)
 
-    def plan(self, batch: int, h: int, w: int, scale: ScaleLike) -> Dict[str, object]:
+    def plan(self, batch: int, h: int, w: int, scale: AxisScales) -> Dict[str, object]:
         """Cheapest exact path for a ``(batch, F, h, w)`` input.
 
         Returns ``{"path", "modes", "costs", "terms"}``: ``terms[key]`` are the work counts of
@@ -236,15 +257,15 @@ class MetaUpscale(nn.Module):
         whose per-row-group intermediates (conv outputs, placed kernels) exceed the memory budget
         are left out; the hidden path always fits.
         """
-        frac = as_fraction(scale)
-        p, q, k = frac.numerator, frac.denominator, self.kernel_size
-        out_h, out_w = sr_size(h, frac), sr_size(w, frac)
+        s_h, s_w = self._scales(scale)
+        k = self.kernel_size
+        out_h, out_w = sr_size(h, s_h), sr_size(w, s_w)
         fch, c, hid = self.in_features, self.out_channels, self.hidden
         budget = self._budget(batch, h, w)
         terms: Dict[object, Dict[str, float]] = {}
-        mlp = float(min(p, out_h) * min(p, out_w) * hid * (k * k * fch * c + 3))
-        rows = {m: _layout(h, out_h, p, q, k, m) for m in MODES}
-        cols = {m: _layout(w, out_w, p, q, k, m) for m in MODES}
+        mlp = float(min(s_h.numerator, out_h) * min(s_w.numerator, out_w) * hid * (k * k * fch * c + self.n_inputs))
+        rows = {m: _layout(h, out_h, s_h.numerator, s_h.denominator, k, m) for m in MODES}
+        cols = {m: _layout(w, out_w, s_w.numerator, s_w.denominator, k, m) for m in MODES}
         for (mr, r), (mc, cl) in itertools.product(rows.items(), cols.items()):
             na, nb = (r.a1 - r.a0).astype(np.float64), (cl.a1 - cl.a0).astype(np.float64)  # no int overflow
             conv_out = batch * c * na * r.extent * float((nb * cl.extent).sum())  # per row group
@@ -286,7 +307,7 @@ class MetaUpscale(nn.Module):
         return max(batch * self.in_features * h * w, 1 << 18)
 
     # ------------------------------------------------------------------ phase path
-    def _raw_kernels(self, rows: _Layout, cols: _Layout, a0: int, a1: int, inv_s: float,
+    def _raw_kernels(self, rows: _Layout, cols: _Layout, a0: int, a1: int, inv_s: Tuple[float, float],
                      like: torch.Tensor) -> torch.Tensor:
         """Kernels of row phases ``[a0, a1)`` × all column phases: ``(C, na, nb, F, k, k)``."""
         k, c, fch, na, nb = self.kernel_size, self.out_channels, self.in_features, a1 - a0, cols.n_phases
@@ -295,7 +316,8 @@ class MetaUpscale(nn.Module):
         kern = self.kernels(r_off.repeat_interleave(nb), c_off.repeat(na), inv_s)  # (na·nb, C, F, k, k)
         return kern.reshape(na, nb, c, fch, k, k).permute(2, 0, 1, 3, 4, 5)
 
-    def _phase_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: float) -> torch.Tensor:
+    def _phase_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: Tuple[float, float]
+                       ) -> torch.Tensor:
         b, _, h, w = x.shape
         k, c, fch, pad = self.kernel_size, self.out_channels, self.in_features, self.kernel_size // 2
         wr, wc = rows.window, cols.window
@@ -331,7 +353,7 @@ class MetaUpscale(nn.Module):
                      device: torch.device) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """Per row group: its refined rows, and the flat position of each of their pixels in the
         concatenated outputs of the group's convolutions (cached: training repeats shapes)."""
-        key = (rows.n_lr, rows.n_out, cols.n_lr, cols.n_out, rows.p, rows.q, rows.window, cols.window,
+        key = (rows.n_lr, rows.n_out, cols.n_lr, cols.n_out, rows.p, rows.q, cols.p, cols.q, rows.window, cols.window,
                rows.a0.size, cols.a0.size, str(device))
         cached = self._index_cache.get(key)
         if cached is not None:
@@ -365,12 +387,13 @@ class MetaUpscale(nn.Module):
         w2 = last.weight.view(fch, k, k, c, self.hidden).permute(4, 3, 0, 1, 2).reshape(self.hidden * c, fch, k, k)
         if last.bias is not None:
             # relu(0·pos + 1) = 1: the bias becomes one more hidden unit, no separate pass.
-            w1 = torch.cat([w1, w1.new_zeros(1, 3)])
+            w1 = torch.cat([w1, w1.new_zeros(1, self.n_inputs)])
             b1 = torch.cat([b1 if b1 is not None else w1.new_zeros(self.hidden), w1.new_ones(1)])
             w2 = torch.cat([w2, last.bias.view(fch, k, k, c).permute(3, 0, 1, 2)])
         return w1, b1, w2
 
-    def _hidden_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: float) -> torch.Tensor:
+    def _hidden_forward(self, x: torch.Tensor, rows: _Layout, cols: _Layout, inv_s: Tuple[float, float]
+                        ) -> torch.Tensor:
         b, fch, h, w = x.shape
         c, pad = self.out_channels, self.kernel_size // 2
         dev, dt = x.device, x.dtype
@@ -380,10 +403,11 @@ class MetaUpscale(nn.Module):
         band_rows = max(1, budget // (n_hid * bc * w))
         chunk_rows = max(1, budget // (2 * n_hid * max(bc, 2) * n_cols))
         col_lr = torch.as_tensor(cols.lr_index, device=dev)
-        # The first layer is affine in (R_i, R_j, 1/s): split it into a row term and a column term
-        # so that each refined pixel's hidden vector is one broadcast add + ReLU.
+        # The first layer is affine in (R_i, R_j, 1/s_i[, 1/s_j]): split it into a row term and a
+        # column term so that each refined pixel's hidden vector is one broadcast add + ReLU.
         col_term = torch.as_tensor(cols.offset, dtype=dt, device=dev)[:, None] * w1[:, 1]  # (W, n_hid)
-        row_bias = w1[:, 2] * inv_s + (b1 if b1 is not None else 0)
+        scale_term = sum(w1[:, 2 + i] * v for i, v in enumerate(self._scale_inputs(inv_s)))
+        row_bias = scale_term + (b1 if b1 is not None else 0)
         pieces: List[torch.Tensor] = []
         for r0 in range(0, h, band_rows):
             r1 = min(h, r0 + band_rows)

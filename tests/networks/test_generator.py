@@ -123,3 +123,17 @@ def test_acquisition_names_are_checked():
         MetaSRGenerator(1, width=8, depth=1)(x, 2, "paper")
     with pytest.raises(ValueError, match="2 acquisitions for a batch of 1"):
         _conditioned()(x, 2, ["paper", "paper"])
+
+
+@pytest.mark.parametrize("scale", [(1, 4), (2.5, 1), (1.5, 3.3), 2.5])
+def test_one_scale_per_axis(scale):
+    """A per-axis generator refines rows and columns by their own factors, starting as bicubic."""
+    g = MetaSRGenerator(1, width=8, depth=1, mlp_hidden=8, upsample_skip="bicubic", per_axis_scale=True)
+    x = torch.rand(2, 1, 9, 11)
+    s_h, s_w = scale if isinstance(scale, tuple) else (scale, scale)
+    with torch.no_grad():
+        y = g(x, scale)
+    assert y.shape == (2, 1, sr_size(9, s_h), sr_size(11, s_w))
+    assert (y - upsample(x, scale)).abs().max() < 0.05
+    with pytest.raises(ValueError, match="per_axis_scale=True"):
+        MetaSRGenerator(1, width=8, depth=1, mlp_hidden=8)(x, (1, 4))

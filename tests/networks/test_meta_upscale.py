@@ -21,7 +21,7 @@ def all_paths(m: MetaUpscale, x: torch.Tensor, scale):
         feasible = [key for key in m.plan(b, h, w, scale)["costs"] if isinstance(key, tuple)]
     finally:
         m.chunk_elements = saved
-    assert ("strided", "strided") in feasible or scale == math.pi
+    assert ("strided", "strided") in feasible or math.pi in (scale if isinstance(scale, tuple) else (scale,))
     return [("auto", None), ("hidden", None)] + [("phase", modes) for modes in feasible]
 
 
@@ -32,33 +32,34 @@ def reference_meta_upscale(module: MetaUpscale, feats: torch.Tensor, scale) -> t
     has its centre at u = (i + 1/2)/s in LR pixel-edge units; it reads LR pixel floor(u) with
     offset u - floor(u).
     """
-    s = as_fraction(scale)
+    s_h, s_w = (as_fraction(v) for v in (scale if isinstance(scale, tuple) else (scale, scale)))
     b, fch, h, w = feats.shape
     k, c = module.kernel_size, module.out_channels
     pad = k // 2
-    out_h, out_w = (h * s.numerator) // s.denominator, (w * s.numerator) // s.denominator
+    out_h, out_w = (h * s_h.numerator) // s_h.denominator, (w * s_w.numerator) // s_w.denominator
     padded = torch.nn.functional.pad(feats, (pad, pad, pad, pad))
     out = feats.new_zeros(b, c, out_h, out_w)
 
-    def locate(i: int):
+    def locate(i: int, s: Fraction):
         u = Fraction(2 * i + 1, 2) / s
         r = math.floor(u)
         return r, float(u - r)
 
+    inv = [1.0 / float(s_h), 1.0 / float(s_w)] if module.per_axis_scale else [1.0 / float(s_h)]
     for i in range(out_h):
-        ri, Ri = locate(i)
+        ri, Ri = locate(i, s_h)
         for j in range(out_w):
-            rj, Rj = locate(j)
-            pos = torch.tensor([[Ri, Rj, 1.0 / float(s)]], dtype=feats.dtype)
+            rj, Rj = locate(j, s_w)
+            pos = torch.tensor([[Ri, Rj, *inv]], dtype=feats.dtype)
             v = module.weight_net(pos).view(fch, k, k, c)  # Meta-SR layout (F·k·k, C)
             patch = padded[:, :, ri: ri + k, rj: rj + k]  # (B, F, k, k), centred on (ri, rj)
             out[:, :, i, j] = torch.einsum("bfxy,fxyc->bc", patch, v)
     return out
 
 
-def _module(fch: int, c: int, seed: int = 0, dtype=torch.float64) -> MetaUpscale:
+def _module(fch: int, c: int, seed: int = 0, dtype=torch.float64, per_axis_scale: bool = False) -> MetaUpscale:
     torch.manual_seed(seed)
-    m = MetaUpscale(in_features=fch, out_channels=c, hidden=16).to(dtype)
+    m = MetaUpscale(in_features=fch, out_channels=c, hidden=16, per_axis_scale=per_axis_scale).to(dtype)
     with torch.no_grad():  # non-zero biases so that every term of eq. 9 is exercised
         for p in m.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -153,3 +154,24 @@ def test_rejects_bad_input():
         m(torch.zeros(1, 4, 5, 5), 2, path="nope")
     with pytest.raises(ValueError):
         MetaUpscale(kernel_size=2)
+
+
+@pytest.mark.parametrize("scale", [(1, 2.5), (2, 3.3), (4, 1), (math.pi, 1.5), (2.5, 2.5)], ids=str)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_one_scale_per_axis_matches_reference(scale, channels):
+    """MIASSR's equations with (R_i, R_j, 1/s_i, 1/s_j): every path against the per-pixel reference."""
+    m = _module(6, channels, seed=5, per_axis_scale=True)
+    x = torch.randn(2, 6, 7, 9, dtype=torch.float64)
+    ref = reference_meta_upscale(m, x, scale)
+    assert ref.shape[-2:] == (sr_size(7, scale[0]), sr_size(9, scale[1]))
+    with torch.no_grad():
+        for path, modes in all_paths(m, x, scale):
+            assert (m(x, scale, path=path, modes=modes) - ref).abs().max().item() <= 1e-10, (path, modes)
+
+
+def test_per_axis_scales_need_a_per_axis_module():
+    m = _module(4, 1)
+    with pytest.raises(ValueError, match="per_axis_scale=True"):
+        m(torch.zeros(1, 4, 5, 5, dtype=torch.float64), (1, 2))
+    assert m(torch.zeros(1, 4, 5, 5, dtype=torch.float64), (2, 2)).shape == (1, 1, 10, 10)
+    assert m.weight_net[0].in_features == 3 and _module(4, 1, per_axis_scale=True).weight_net[0].in_features == 4
