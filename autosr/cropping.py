@@ -19,11 +19,13 @@ the planes orthogonal to the coarsest axis) so that enclosed dark anatomy — lu
 ventricles — counts as foreground for intensity statistics. Holes never change the bounding box.
 
 Boxes are ``[[lo, hi), ...]`` per array axis (numpy order), half-open, in original voxel indices.
+:func:`crop_and_normalise` is the one crop-and-normalise step of preprocessing, prediction and
+evaluation: normalisation parameters fitted on the crop box's foreground.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -214,6 +216,24 @@ def crop(case: np.ndarray, box: Box) -> np.ndarray:
     return case[(slice(None),) + box_slices(box)]
 
 
+def crop_and_normalise(case: np.ndarray, foreground: np.ndarray, box: Box,
+                       channel_plans: Optional[Sequence[Mapping[str, Any]]] = None,
+                       params: Optional[Sequence[Mapping[str, Any]]] = None
+                       ) -> Tuple[np.ndarray, List[Dict[str, Any]], np.ndarray]:
+    """Crop ``case`` ``(C, *spatial)`` to ``box`` and normalise it to [0, 1] per channel.
+
+    The parameters are fitted on the crop (its part of ``foreground``, the case's mask) with the
+    plans' ``channel_plans``, unless ``params`` gives them (a prediction scored with its
+    reference's). Returns ``(normalised float32 (C, *box), params, cropped raw view)``.
+    """
+    from autosr.normalization import fit_case, normalize_case
+
+    cropped = crop(case, box)
+    if params is None:
+        params = fit_case(cropped, foreground[box_slices(box)], channel_plans)
+    return normalize_case(cropped, params), [dict(p) for p in params], cropped
+
+
 def paste(cropped: np.ndarray, box: Box, shape: Sequence[int], fill: Sequence[float]) -> np.ndarray:
     """Inverse of :func:`crop`: put ``cropped`` ``(C, *box)`` into an array ``(C, *shape)`` filled per channel."""
     out = np.empty((cropped.shape[0],) + tuple(int(s) for s in shape), dtype=cropped.dtype)
@@ -229,4 +249,4 @@ def contains(outer: Box, inner: Box) -> bool:
 
 
 __all__ = ["Background", "channel_background", "foreground_mask", "fill_holes", "fill_axis", "through_plane_axis",
-           "bounding_box", "crop_box", "crop", "paste", "box_slices", "contains", "CT_AIR_HU"]
+           "bounding_box", "crop_box", "crop", "crop_and_normalise", "paste", "box_slices", "contains", "CT_AIR_HU"]

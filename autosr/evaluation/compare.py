@@ -48,22 +48,17 @@ def _channel(key: str, ending: str) -> int:
     return parsed[1] if parsed else 0
 
 
-def _normalise_pair(ref: np.ndarray, pred: np.ndarray, channel_plan: Dict[str, Any], modality: str
-                    ) -> Tuple[np.ndarray, np.ndarray]:
-    from autosr.cropping import foreground_mask
-    from autosr.normalization import fit_channel, normalize
+def _crop_and_normalise_pair(ref: np.ndarray, pred: np.ndarray, channel_plan: Dict[str, Any], modality: str,
+                             margin: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Reference and prediction ``(*spatial)`` cropped to the reference's crop box and normalised
+    with the reference's parameters (the reference clipped to [0, 1]), as preprocessing does."""
+    from autosr.cropping import bounding_box, crop_and_normalise, crop_box, foreground_mask
     fg = foreground_mask(ref[None], [modality])
-    params = fit_channel(ref, fg, channel_plan)
-    return (np.clip(np.asarray(normalize(ref, params), np.float32), 0, 1),
-            np.asarray(normalize(pred, params), np.float32))
-
-
-def _crop(ref: np.ndarray, modality: str, margin: Sequence[int]) -> Tuple[slice, ...]:
-    from autosr.cropping import bounding_box, crop_box, foreground_mask
-    mask = foreground_mask(ref[None], [modality])
-    if not np.any(mask):
-        return tuple(slice(0, n) for n in ref.shape)
-    return tuple(slice(int(a), int(b)) for a, b in crop_box(ref.shape, bounding_box(mask), margin))
+    bbox = bounding_box(fg)
+    box = [(0, n) for n in ref.shape] if bbox is None else crop_box(ref.shape, bbox, margin)
+    r, params, _ = crop_and_normalise(ref[None], fg, box, [channel_plan])
+    p, _, _ = crop_and_normalise(pred[None], fg, box, params=params)
+    return np.clip(r[0], 0, 1), p[0]
 
 
 def compare_folders(ref: Union[str, os.PathLike], pred: Union[str, os.PathLike], output: Union[str, os.PathLike],
@@ -109,8 +104,7 @@ def compare_folders(ref: Union[str, os.PathLike], pred: Union[str, os.PathLike],
             axis = plans.slicing_axis if plans is not None else (
                 slicing_axis if slicing_axis is not None else int(np.argmax(r_geom.array_spacing)))
         margin = plans.crop_margin if plans is not None else [0] * 3
-        box = _crop(r, mod, margin)
-        r, p = _normalise_pair(r[box], p[box], cplan, mod)
+        r, p = _crop_and_normalise_pair(r, p, cplan, mod, margin)
         vol_r = np.moveaxis(r, axis, 0)[None]  # (1, S, H, W)
         vol_p = np.moveaxis(p, axis, 0)[None]
         slices = select_slices(vol_r, max_slices_per_case or 0)

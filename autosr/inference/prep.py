@@ -83,7 +83,7 @@ def prepare_case(case: np.ndarray, plans: Plans, scale: ScaleLike, crop: bool = 
 
     ``array_spacing`` (numpy order) lets the foreground's hole filling use the scan's slices.
     """
-    from autosr.normalization import fit_channel, normalize
+    from autosr.cropping import crop_and_normalise
 
     if case.ndim not in (3, 4):
         raise ValueError(f"expected a case (C, y, x) or (C, z, y, x), got shape {case.shape}")
@@ -92,16 +92,13 @@ def prepare_case(case: np.ndarray, plans: Plans, scale: ScaleLike, crop: bool = 
     box, mask = crop_and_mask(case, plans, slicing_axis, q, array_spacing)
     if not crop:
         box = [(0, n) for n in case.shape[1:]]
-    region = tuple(slice(a, b) for a, b in box)
-    cropped, fg = case[(slice(None),) + region], mask[region]
-    params, channels, outside = [], [], []
-    for c in range(cropped.shape[0]):
-        p = fit_channel(cropped[c], fg, plans.normalization[c])
-        params.append(p)
-        channels.append(np.asarray(normalize(cropped[c], p), dtype=np.float32))
+    normalised, params, cropped = crop_and_normalise(case, mask, box, plans.normalization)
+    fg = mask[tuple(slice(a, b) for a, b in box)]
+    outside = []
+    for c, p in enumerate(params):
         x = np.asarray(cropped[c], dtype=np.float32)
         outside.append(x - np.clip(x, p["lower"], p["upper"]))
-    slices = slicing.to_slices(np.stack(channels), slicing_axis).transpose(1, 0, 2, 3)  # (S, C, h, w)
+    slices = slicing.to_slices(normalised, slicing_axis).transpose(1, 0, 2, 3)  # (S, C, h, w)
     out_slices = slicing.to_slices(np.stack(outside), slicing_axis).transpose(1, 0, 2, 3)
     kept = {int(i): np.ascontiguousarray(out_slices[i]) for i in np.flatnonzero(np.any(out_slices, axis=(1, 2, 3)))}
     value_range = [(float(np.min(case[c])), float(np.max(case[c]))) for c in range(case.shape[0])]

@@ -18,12 +18,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from autosr.cropping import bounding_box, channel_background, crop, crop_box, fill_axis, fill_holes
+from autosr.cropping import bounding_box, crop_and_normalise, crop_box, foreground_mask
 from autosr.dataset import RawDataset, named, pid_tag, remove_partials, write_json_atomic
 from autosr.errors import DatasetError
 from autosr.fingerprint import file_signature
 from autosr.imageio import orientation_code, read_case
-from autosr.normalization import fit_channel, normalize
+from autosr.normalization import normalize_case
 from autosr.plans import Plans, PlansError
 from autosr.preprocessing.slicing import to_slices, transpose_of
 
@@ -93,13 +93,10 @@ def preprocess_case(case: str, files: Sequence[str], lowres_files: Optional[Sequ
     modalities = spec["modalities"]
     if data.shape[0] != len(modalities):
         raise DatasetError(f"{files[0]}: case {case!r} has {data.shape[0]} channel(s); the plans expect {len(modalities)}")
-    fg = np.zeros(spatial, bool)
-    for c, m in enumerate(modalities):
-        fg |= channel_background(data[c], m).foreground
+    fg = foreground_mask(data, modalities, geom.array_spacing)  # as prediction finds it
     bbox = bounding_box(fg)
     if bbox is None:
         raise DatasetError(f"{files[0]}: case {case!r} is all background; remove it from imagesTr")
-    fg = fill_holes(fg, fill_axis(fg.shape, geom.array_spacing))
     axis = int(spec["slicing_axis"]) if nd == 3 else None
     inplane = transpose_of(nd, axis)[-2:]
     margin = list(spec["margin"]) if nd == 3 else list(spec["margin"])[-2:]
@@ -113,16 +110,14 @@ def preprocess_case(case: str, files: Sequence[str], lowres_files: Optional[Sequ
             raise DatasetError(f"case {case!r}: the plans use paired degradation but lowresTr has no scan for it")
         from autosr.preprocessing.paired import pair
         box, lr_cropped, lowres_info = pair(case, geom, spatial, box, lowres_files, axis)
-    cropped, fg_c = crop(data, box), fg[tuple(slice(a, b) for a, b in box)]
-    # the same call as at prediction: parameters fitted on the crop box
-    params = [fit_channel(cropped[c], fg_c, spec["normalization"][c]) for c in range(cropped.shape[0])]
-    stack = to_slices(np.stack([normalize(cropped[c], params[c]) for c in range(cropped.shape[0])]), axis)
+    normalised, params, _ = crop_and_normalise(data, fg, box, spec["normalization"])  # as prediction does
+    stack = to_slices(normalised, axis)
     key = case_key(spec, files, lowres_files if spec["paired"] else None)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{case}.json").unlink(missing_ok=True)            # a stale JSON must not vouch for new arrays
     save_npy_atomic(stack, out / f"{case}.npy")
     if lr_cropped is not None:
-        lr_stack = to_slices(np.stack([normalize(lr_cropped[c], params[c]) for c in range(lr_cropped.shape[0])]), axis)
+        lr_stack = to_slices(normalize_case(lr_cropped, params), axis)
         save_npy_atomic(lr_stack, out / f"{case}_lowres.npy")
         lowres_info["stored_shape"] = list(lr_stack.shape)
         lowres_info["file"] = f"{case}_lowres.npy"
