@@ -11,6 +11,7 @@ documentation/degradation.md.
 - :func:`area_average` (``area``): the mean over each LR voxel's area;
 - :func:`kspace_truncate` (``kspace``): MR central k-space of a smaller matrix, apodised, magnitude;
 - :func:`ct_like` (``ct``): Gaussian PSF in LR pixels, sampling, Gaussian noise;
+- :func:`thick_slices` (``slice_profile``): thick slices, a boxcar or Gaussian slice profile with a gap;
 - :func:`gaussian_noise`, :func:`rician_noise` (``noise``): noise at a given SNR;
 - :class:`Acquisition`, :func:`draw`, :func:`synthesize` (``acquisition``): one concrete degradation,
   drawn from the plans' distribution for training or named for evaluation, and applied; its
@@ -23,10 +24,11 @@ from autosr.degradation.grid import axis_scales, lr_centres, lr_shape
 from autosr.degradation.kspace import WINDOWS, apodisation, kspace_truncate
 from autosr.degradation.noise import gaussian_noise, noise_sigma, rician_mean, rician_noise
 from autosr.degradation.psf import gaussian_psf, separable_gaussian_blur
+from autosr.degradation.slice_profile import PROFILES, thick_slices
 from autosr.degradation.resample import default_sigma, degrade, downsample, gaussian_blur, gaussian_kernel, upsample
 
 __all__ = ["Acquisition", "KINDS", "kind", "draw", "named", "recipe", "synthesize",
            "gaussian_kernel", "gaussian_blur", "downsample", "upsample", "degrade", "default_sigma",
            "axis_scales", "lr_shape", "lr_centres", "gaussian_psf", "separable_gaussian_blur", "area_average",
-           "WINDOWS", "apodisation", "kspace_truncate", "ct_like", "noise_sigma", "gaussian_noise",
+           "WINDOWS", "apodisation", "kspace_truncate", "ct_like", "PROFILES", "thick_slices", "noise_sigma", "gaussian_noise",
            "rician_noise", "rician_mean"]

@@ -22,6 +22,8 @@ MODELS = {
     "kspace hamming": lambda hr, s: D.kspace_truncate(hr, s, window="hamming"),
     "kspace fermi": lambda hr, s: D.kspace_truncate(hr, s, window="fermi"),
     "ct": lambda hr, s: D.ct_like(hr, s, fwhm=(1.0, 1.4)),
+    "thick boxcar with gap": lambda hr, s: D.thick_slices(hr, s, "boxcar", gap=0.2),
+    "thick gaussian overlapping": lambda hr, s: D.thick_slices(hr, s, "gaussian", gap=(-0.3, 0.1)),
 }
 SCALES = [1.5, 2.5, 3.7, (1, 2.5), (2.5, 1), (2, 3.3)]
 CENTRES = [(37.3, 41.65), (40.0, 44.5)]

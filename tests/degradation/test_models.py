@@ -1,6 +1,7 @@
 """Properties of each acquisition model: identities, conservation, windows, PSF widths."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,24 @@ def test_plot_degradations_writes_a_figure(tmp_path):
            for s in (2, 3)}
     path = plot_degradations(hr[0, 0].numpy(), lrs, tmp_path / "deg.png", reference="area")
     assert path.stat().st_size > 1000 and not list(tmp_path.glob(".*partial*"))
+
+
+def test_thick_slices_profiles():
+    from fractions import Fraction
+
+    from autosr.degradation import area_average, thick_slices
+    from autosr.degradation.slice_profile import profile_matrix
+    x = torch.rand(2, 1, 41, 30, dtype=torch.float64)
+    for scale in (2.5, (1, 3.7), (4, 1)):  # a boxcar without gap is area averaging
+        assert torch.allclose(thick_slices(x, scale), area_average(x, scale), atol=1e-12)
+    assert torch.equal(thick_slices(x, (1, 1)), x)  # s = 1, no gap: as it is
+    box, gauss = (profile_matrix(40, 10, Fraction(4), p, 0.25) for p in ("boxcar", "gaussian"))
+    assert np.allclose(box.sum(1), 1) and np.allclose(gauss.sum(1), 1)
+    # a gap of a quarter: slice 5 (centre at edge 22) covers [20.5, 23.5]; a Gaussian of FWHM 3 reaches further
+    assert np.allclose(box[5, 20:24], [1 / 6, 1 / 3, 1 / 3, 1 / 6]) and np.count_nonzero(box[5]) == 4
+    assert np.count_nonzero(gauss[5] > 1e-4) > 4
+    assert np.count_nonzero(profile_matrix(40, 10, Fraction(4), "boxcar", -0.5)[5]) == 6  # overlapping slices
+    with pytest.raises(ValueError, match="gap 1.0 must be in"):
+        thick_slices(x, 2, gap=1.0)
+    with pytest.raises(ValueError, match="not one of boxcar, gaussian"):
+        thick_slices(x, 2, profile="sinc")
