@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blind", action="store_true",
                    help="do not tell a model trained with acquisition codes how each LR was made (as for a scan "
                         "of unknown origin); by default it is told, as a user who knows it would")
-    p.add_argument("--baselines", nargs="*", default=["bicubic"], help="bicubic, bilinear, nearest (default bicubic)")
+    p.add_argument("--baselines", nargs="*", default=["bicubic"], help="bicubic (the papers'), bspline (SimpleITK's cubic B-spline), bilinear, nearest (default bicubic)")
     p.add_argument("-tr", dest="trainer", default="MetaSRTrainer")
     p.add_argument("-p", dest="plans", default="autosrPlans")
     p.add_argument("-c", dest="configuration", default=None)

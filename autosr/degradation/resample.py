@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,10 +59,31 @@ def downsample(hr: torch.Tensor, scale: AxisScales, mode: str = "bicubic", antia
     return _resize(hr, (1.0 / float(s_h), 1.0 / float(s_w)), h, w, mode, antialias)
 
 
+def _bspline(lr: torch.Tensor, s_h, s_w, out_h: int, out_w: int) -> torch.Tensor:
+    """SimpleITK's cubic B-spline interpolation (prefiltered, mirror borders) onto the refined grid:
+    LR pixel ``k`` at physical ``k``, refined pixel ``i`` at ``(i + ½)/s − ½`` per axis."""
+    import SimpleITK as sitk
+
+    flat = lr.detach().reshape(-1, *lr.shape[-2:]).to("cpu", torch.float64).numpy()
+    ref = sitk.Image([out_w, out_h], sitk.sitkFloat64)
+    ref.SetSpacing((1.0 / float(s_w), 1.0 / float(s_h)))
+    ref.SetOrigin((0.5 / float(s_w) - 0.5, 0.5 / float(s_h) - 0.5))
+    out = [sitk.GetArrayFromImage(sitk.Resample(sitk.GetImageFromArray(img), ref, sitk.Transform(), sitk.sitkBSpline,
+                                                0.0, sitk.sitkFloat64)) for img in flat]
+    return torch.from_numpy(np.stack(out)).reshape(*lr.shape[:-2], out_h, out_w).to(lr.device, lr.dtype)
+
+
 def upsample(lr: torch.Tensor, scale: AxisScales, mode: str = "bicubic") -> torch.Tensor:
-    """Bicubic baseline: ``(B, C, h, w)`` → ``(B, C, floor(h·s_h), floor(w·s_w))``, centre alignment."""
+    """Interpolation baseline: ``(B, C, h, w)`` → ``(B, C, floor(h·s_h), floor(w·s_w))``, centre alignment.
+
+    ``mode``: ``bicubic`` (the papers' baseline), ``bilinear``, ``nearest`` (PyTorch), or ``bspline``
+    (SimpleITK's cubic B-spline, the medical-imaging toolkits' default for upsampling scans).
+    """
     s_h, s_w = axis_scales(scale)
-    return _resize(lr, (float(s_h), float(s_w)), sr_size(lr.shape[-2], s_h), sr_size(lr.shape[-1], s_w), mode, False)
+    out_h, out_w = sr_size(lr.shape[-2], s_h), sr_size(lr.shape[-1], s_w)
+    if mode == "bspline":
+        return _bspline(lr, s_h, s_w, out_h, out_w)
+    return _resize(lr, (float(s_h), float(s_w)), out_h, out_w, mode, False)
 
 
 def degrade(hr: torch.Tensor, scale: AxisScales, sigma: float = 1.0, kernel_size: int = 3,

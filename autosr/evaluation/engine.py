@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCALES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
-BASELINES = ("bicubic", "bilinear", "nearest")
+BASELINES = ("bicubic", "bspline", "bilinear", "nearest")
 SEED = 20210522
 #: Method-name suffix of rows computed from a dataset's real (paired) LR scans.
 PAIRED_SUFFIX = "(real LR)"

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from autosr import degradation as D
+from autosr.scales import sr_size
 from tests.degradation.helpers import blob
 
 
@@ -122,3 +123,19 @@ def test_thick_slices_profiles():
         thick_slices(x, 2, gap=1.0)
     with pytest.raises(ValueError, match="not one of boxcar, gaussian"):
         thick_slices(x, 2, profile="sinc")
+
+
+@pytest.mark.parametrize("scale", [2, 2.5, (1, 3.7)], ids=str)
+def test_bspline_baseline_interpolates_on_the_refined_grid(scale):
+    """SimpleITK's cubic B-spline lands on the centre convention and reproduces a smooth field."""
+    s_h, s_w = D.axis_scales(scale)
+    f = lambda yy, xx: torch.sin(yy / 5) * torch.cos(xx / 7)  # noqa: E731
+    y, x = torch.meshgrid(torch.arange(60.0), torch.arange(56.0), indexing="ij")
+    lr = f(y, x)[None, None].double()
+    up = D.upsample(lr, scale, mode="bspline")
+    yi = (torch.arange(up.shape[-2], dtype=torch.float64) + 0.5) / float(s_h) - 0.5
+    xi = (torch.arange(up.shape[-1], dtype=torch.float64) + 0.5) / float(s_w) - 0.5
+    err = (up[0, 0] - f(yi[:, None], xi[None, :]))[(yi > 8) & (yi < 52)][:, (xi > 8) & (xi < 48)].abs().max()
+    bicubic = (D.upsample(lr, scale)[0, 0] - f(yi[:, None], xi[None, :]))[(yi > 8) & (yi < 52)][:, (xi > 8) & (xi < 48)]
+    assert up.shape[-2:] == (sr_size(60, s_h), sr_size(56, s_w))
+    assert err < 1e-4 < bicubic.abs().max()  # cubic B-spline is exact to 4th order; PyTorch's bicubic (a = -0.75) is not

@@ -157,3 +157,12 @@ def test_a_conditioned_model_is_told_each_acquisition_unless_blind(setup, tmp_pa
             for b, r in runs.items()}
     assert psnr[False]["antialiased"] == pytest.approx(psnr[True]["antialiased"])  # told nothing either way
     assert psnr[False]["kspace"] != pytest.approx(psnr[True]["kspace"], abs=1e-6)
+
+
+def test_bspline_baseline(setup, tmp_path):
+    out = tmp_path / "ev_bs"
+    assert main(["-d", "1", "-f", "0", "-s", "2.5", "-o", str(out), "--device", "cpu", "--max_slices", "2",
+                 "--baselines", "bicubic", "bspline"]) == 0
+    per = json.loads((out / "summary.json").read_text(encoding="utf-8"))["per_scale"]["2.5"]
+    assert {"model", "bicubic", "bspline"} <= set(per)
+    assert per["bspline"]["psnr"]["mean"] != pytest.approx(per["bicubic"]["psnr"]["mean"], abs=1e-3)
