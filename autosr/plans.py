@@ -225,6 +225,17 @@ def _noise(v: Any) -> Dict[str, Any]:
     return out
 
 
+def _profile_names(v: Any) -> Tuple[str, ...]:
+    _check(isinstance(v, (list, tuple)) and len(v) >= 1 and all(p in SLICE_PROFILES for p in v))
+    return tuple(v)
+
+
+def _slice_profile(v: Any) -> Dict[str, Any]:
+    rules = {"profiles": Rule("a non-empty list of slice profiles (boxcar, gaussian)", _profile_names),
+             "gap": interval(-0.5, 0.5)}
+    return _members(v, rules, "", ("profiles", "gap"))
+
+
 @dataclass
 class PatchPlan:
     size: Tuple[int, int] = (96, 96)       # HR patch (MIASSR: 96×96)
@@ -238,11 +249,13 @@ class ScalePlan:
     max: float = 4.0                       # scales are drawn from (1, max]
     sampling: str = "grid"                 # "grid" (1+step, …, max) or "uniform" (continuous)
     step: float = 0.05                     # grid step; the reference code used 30 scales (step 0.1)
+    single_axis_probability: float = 0.0   # share of batches refining one axis only (thick slices)
+    single_axis_max: float = 6.0           # their largest factor (5–6 mm slices to 1 mm)
     why: str = ""
 
-    def values(self) -> List[float]:
-        """The grid of training scales (for ``sampling == "grid"``), exact decimal steps."""
-        step, top = as_fraction(str(self.step)), as_fraction(str(self.max))
+    def values(self, top: Optional[float] = None) -> List[float]:
+        """The grid of training scales (for ``sampling == "grid"``) up to ``max`` (or ``top``), exact decimal steps."""
+        step, top = as_fraction(str(self.step)), as_fraction(str(self.max if top is None else top))
         n = int(((top - 1) / step))
         return [float(1 + k * step) for k in range(1, n + 1)]
 
@@ -256,6 +269,8 @@ FAMILY_PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "ct_like": ("fwhm",),                                               # CT: Gaussian kernel of FWHM in LR px
 }
 NOISE_MODELS = ("none", "gaussian", "rician")
+#: Slice profiles of thick slices (:func:`autosr.degradation.thick_slices`).
+SLICE_PROFILES = ("boxcar", "gaussian")
 #: What a conditioned network can be told about its input (``network.acquisitions``,
 #: ``autosr_predict --acquisition``): the family, the Gaussian PSF split by antialiasing (the
 #: papers' recipe against a filtered one), each named as ``autosr_evaluate --degradation`` names
@@ -298,6 +313,7 @@ class DegradationPlan:
     families: Tuple[Dict[str, Any], ...] = ()
     noise: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"model": "none"})
     told_probability: float = 0.0
+    slice_profile: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"profiles": ("boxcar",), "gap": (0.0, 0.0)})
     why: str = ""
 
 
@@ -334,12 +350,14 @@ class TrainingConfig:
 FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     PatchPlan: {"size": sequence(integer(1), 2), "batch_size": integer(1), "min_lr_patch": integer(1)},
     # a step below 0.001 would make a grid of thousands of scales (and each a long fraction)
-    ScalePlan: {"max": SCALE, "sampling": choice("grid", "uniform"), "step": number(0.001)},
+    ScalePlan: {"max": SCALE, "sampling": choice("grid", "uniform"), "step": number(0.001),
+                "single_axis_probability": number(0, hi=1.000001), "single_axis_max": SCALE},
     DegradationPlan: {"mode": choice("synthetic", "paired"), "kernel_size": ODD, "sigma": number(0),
                       "noise_std": number(0), "antialias": BOOL,
                       "families": Rule("a list of family objects (may be empty)", lambda v: _families(v)),
                       "noise": Rule("a noise object {model, snr, probability}", lambda v: _noise(v)),
-                      "told_probability": number(0, hi=1.000001)},
+                      "told_probability": number(0, hi=1.000001),
+                      "slice_profile": Rule("a slice-profile object {profiles, gap}", lambda v: _slice_profile(v))},
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),

@@ -19,15 +19,15 @@ from __future__ import annotations
 import functools
 import math
 from fractions import Fraction
-from typing import Tuple
 
 import numpy as np
 import torch
 
 from autosr.degradation.grid import AxisScales, PerAxis, axis_scales, lr_shape, per_axis
 from autosr.degradation.psf import FWHM_PER_SIGMA
+from autosr.plans import SLICE_PROFILES
 
-PROFILES = ("boxcar", "gaussian")
+PROFILES = SLICE_PROFILES
 
 
 @functools.lru_cache(maxsize=256)

@@ -61,6 +61,7 @@ class MetaSRGenerator(nn.Module):
                                  branch_init_scale=branch_init_scale)
         self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias,
                                     per_axis_scale=per_axis_scale)
+        self.per_axis_scale = per_axis_scale
         self.acquisitions = tuple(str(a) for a in acquisitions)
         kinds = set(self.acquisitions)
         if len(kinds) != len(self.acquisitions) or not kinds <= set(ACQUISITION_KINDS):

@@ -2,7 +2,11 @@
 
 Each batch (MIASSR section 4.3):
 
-1. draws one scale ``s`` (from the plan's grid, or uniform in ``(1, s_max]`` rounded to 0.01);
+1. draws one scale ``s`` (from the plan's grid, or uniform in ``(1, s_max]`` rounded to 0.01), or,
+   for ``scales.single_axis_probability`` of the batches, one thick axis (rows or columns) refined
+   up to ``scales.single_axis_max`` and the other kept (``(s, 1)`` or ``(1, s)``): such a batch's
+   LR is thick slices of a profile and gap drawn from ``degradation.slice_profile``
+   (:func:`autosr.degradation.thick_slices`), its region long enough for ``min_lr_patch`` slices;
 2. sizes the patches by eq. 20: LR ``h = floor(P/s)``, HR ``floor(s·h)``
    (:func:`autosr.scales.patch_sizes`);
 3. augments random slices of random training cases (random flips and 90° rotations) and crops
@@ -20,7 +24,7 @@ Each batch (MIASSR section 4.3):
    the LR patch is instead cut from the case's real low-resolution scan at the matching,
    grid-aligned position.
 
-Batches are dicts ``{"lr": float32 (B, C, h, w), "hr": float32 (B, C, H, W), "scale": "p/q",
+Batches are dicts ``{"lr": float32 (B, C, h, w), "hr": float32 (B, C, H, W), "scale": "p/q" or "p/q,p/q",
 "acquisition": [kind or None per patch]}``: the kind (:func:`autosr.degradation.kind`) of each
 patch's acquisition when the network is told it (``degradation.told_probability``), else ``None``.
 
@@ -34,18 +38,20 @@ uninterrupted run).
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import signal
 import threading
 from fractions import Fraction
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from batchgenerators.dataloading.data_loader import SlimDataLoaderBase
 from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAugmenter
 
-from autosr.degradation import draw, kind, recipe, synthesize
+from autosr.degradation import draw, kind, recipe, synthesize, thick_slices
 from autosr.plans import DegradationPlan, ScalePlan
 from autosr.scales import as_fraction, patch_sizes
 from autosr.slices import has_content
@@ -87,11 +93,25 @@ class ScaleSampler:
         elif plan.sampling != "uniform":
             raise ValueError(f"scales.sampling must be 'grid' or 'uniform', got {plan.sampling!r}")
 
+        self.single_axis_probability = float(plan.single_axis_probability)
+        self.single_axis = ScaleSampler(dataclasses.replace(plan, max=plan.single_axis_max, single_axis_probability=0)) \
+            if self.single_axis_probability > 0 else None
+
     def sample(self, g: torch.Generator) -> Fraction:
+        """One scale for both axes."""
         if self.sampling == "grid":
             return self.grid[_randint(len(self.grid), g)]
         n = int((self.max - 1) / UNIFORM_RESOLUTION)
         return 1 + UNIFORM_RESOLUTION * (1 + _randint(n, g))
+
+    def sample_axes(self, g: torch.Generator) -> Tuple[Fraction, Fraction]:
+        """``(s_h, s_w)``: one scale for both axes, or (``single_axis_probability``) one thick axis,
+        rows or columns, refined up to ``single_axis_max`` and the other kept."""
+        if self.single_axis is not None and float(torch.rand((), generator=g)) < self.single_axis_probability:
+            s = self.single_axis.sample(g)
+            return (s, Fraction(1)) if _randint(2, g) == 0 else (Fraction(1), s)
+        s = self.sample(g)
+        return s, s
 
 
 def augment(patch: np.ndarray, flips: Tuple[bool, bool], rot: int) -> np.ndarray:
@@ -124,16 +144,18 @@ class SRPatchLoader(SlimDataLoaderBase):
         augment: random flips and 90° rotations.
         seed, rank, start_step: seed the generators (see module doc).
         lowres: paired mode: per case ``(lr_volume (C, S, h, w), scale)``; LR is cut from it.
+        min_lr_patch: LR slices a single-axis batch keeps along its thick axis (its region grows).
     """
 
     def __init__(self, volumes: Sequence[np.ndarray], patch_size: Sequence[int], batch_size: int,
                  scales: ScalePlan, degradation: DegradationPlan, augment: bool = True, seed: int = 0,
                  rank: int = 0, start_step: int = 0,
-                 lowres: Optional[Sequence[Tuple[np.ndarray, Fraction]]] = None) -> None:
+                 lowres: Optional[Sequence[Tuple[np.ndarray, Fraction]]] = None, min_lr_patch: int = 12) -> None:
         super().__init__(list(volumes), batch_size, None)
         if not self._data:
             raise ValueError("no training cases")
         self.patch_size = (int(patch_size[0]), int(patch_size[1]))
+        self.min_lr_patch = int(min_lr_patch)
         self.sampler = ScaleSampler(scales)
         self.degradation = degradation
         self.do_augment = augment
@@ -182,26 +204,47 @@ class SRPatchLoader(SlimDataLoaderBase):
             sl, y0, x0 = np.pad(sl, pad), max(y0, 0), max(x0, 0)
         return sl, (y0, x0, h, w)
 
+    def _region_size(self, s_h: Fraction, s_w: Fraction) -> Tuple[int, int]:
+        """HR region of a batch: the patch, lengthened along a thick axis so that it keeps at least
+        ``min_lr_patch`` LR slices (a 48-pixel patch has only 8 slices of 6)."""
+        return tuple(max(p, math.ceil(s * self.min_lr_patch)) if s_h != s_w else p
+                     for p, s in zip(self.patch_size, (s_h, s_w)))
+
     def _synthetic_batch(self) -> Dict[str, object]:
-        s = self.sampler.sample(self.generators["scale"])
-        (h_lr, h_hr), (w_lr, w_hr) = (patch_sizes(p, s) for p in self.patch_size)
+        s_h, s_w = self.sampler.sample_axes(self.generators["scale"])
+        size = self._region_size(s_h, s_w)
+        (h_lr, h_hr), (w_lr, w_hr) = patch_sizes(size[0], s_h), patch_sizes(size[1], s_w)
         if h_lr < 1 or w_lr < 1:
-            raise ValueError(f"patch {self.patch_size} is too small for scale {float(s)}")
+            raise ValueError(f"patch {size} is too small for scale ({float(s_h):g}, {float(s_w):g})")
         # Degrading the whole P×P region gives exactly floor(P/s) LR pixels (eq. 20); its first
         # floor(s·h) HR pixels cover the same field of view from the same edge (centre convention).
-        windows = [self._random_window(*self.patch_size) for _ in range(self.batch_size)]
+        windows = [self._random_window(*size) for _ in range(self.batch_size)]
         region = np.stack([sl[:, y0:y0 + h, x0:x0 + w] for sl, (y0, x0, h, w) in windows])
         g, d = self.generators["data"], self.degradation
-        if d.families:  # each patch acquired its own way (family, parameters, noise), k-space with its slice
-            acqs = [draw(d, g) for _ in windows]
-            lr = torch.cat([synthesize(torch.from_numpy(np.array(sl))[None], s, a, g, window)
-                            for (sl, window), a in zip(windows, acqs)])
+        if s_h != s_w:  # one thick axis: slices of a drawn profile and gap
+            lr = torch.cat([self._thick(torch.from_numpy(region[i:i + 1]), (s_h, s_w), g) for i in range(len(region))])
+            told = [None] * len(region)
         else:
-            acqs = [recipe(d)] * len(region)
-            lr = synthesize(torch.from_numpy(region), s, acqs[0], g)
+            s = s_h
+            if d.families:  # each patch acquired its own way (family, parameters, noise), k-space with its slice
+                acqs = [draw(d, g) for _ in windows]
+                lr = torch.cat([synthesize(torch.from_numpy(np.array(sl))[None], s, a, g, window)
+                                for (sl, window), a in zip(windows, acqs)])
+            else:
+                acqs = [recipe(d)] * len(region)
+                lr = synthesize(torch.from_numpy(region), s, acqs[0], g)
+            told = [kind(a) if self._told(g) else None for a in acqs]
         hr = np.ascontiguousarray(region[:, :, :h_hr, :w_hr])
-        return {"lr": lr.numpy(), "hr": hr, "scale": f"{s.numerator}/{s.denominator}",
-                "acquisition": [kind(a) if self._told(g) else None for a in acqs]}
+        scale = ",".join(f"{v.numerator}/{v.denominator}" for v in ((s_h,) if s_h == s_w else (s_h, s_w)))
+        return {"lr": lr.numpy(), "hr": hr, "scale": scale, "acquisition": told}
+
+    def _thick(self, hr: torch.Tensor, scale: Tuple[Fraction, Fraction], g: torch.Generator) -> torch.Tensor:
+        """Thick slices along the axis whose scale is not 1, profile and gap drawn from the plan."""
+        plan = self.degradation.slice_profile
+        profile = plan["profiles"][_randint(len(plan["profiles"]), g)]
+        lo, hi = plan["gap"]
+        gap = lo + (hi - lo) * float(torch.rand((), generator=g))
+        return thick_slices(hr, scale, profile, tuple(gap if s != 1 else 0.0 for s in scale)).clamp(0.0, 1.0)
 
     def _told(self, g: torch.Generator) -> bool:
         """Whether a patch's acquisition is told to the network (``degradation.told_probability``)."""
@@ -245,9 +288,10 @@ class SRPatchLoader(SlimDataLoaderBase):
         return self._paired_batch() if self.lowres is not None else self._synthetic_batch()
 
 
-def batch_scale(batch: Dict[str, object]) -> Fraction:
-    """The exact scale of a batch (stored as ``"p/q"``)."""
-    return Fraction(str(batch["scale"]))
+def batch_scale(batch: Dict[str, object]) -> Union[Fraction, Tuple[Fraction, Fraction]]:
+    """The exact scale of a batch: ``"p/q"`` (both axes) or ``"p/q,p/q"`` (rows, columns)."""
+    parts = [Fraction(v) for v in str(batch["scale"]).split(",")]
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
 
 
 def make_batch_iterator(loader: SRPatchLoader, num_workers: int):

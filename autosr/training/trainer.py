@@ -38,6 +38,7 @@ from autosr.training import checkpoint as ckpt_io
 from autosr.training import components as C
 from autosr.training import distributed as D
 from autosr.training.data_loader import SRPatchLoader, batch_scale, make_batch_iterator, shutdown
+from autosr.training.errors import TrainingError
 from autosr.training.progress import ProgressHistory
 from autosr.training.registry import TRAINERS
 from autosr.training.validation import (ValidationSet, format_results, mean_psnr, slices_within_budget,
@@ -87,6 +88,10 @@ class MetaSRTrainer:
         self.generator_config = C.network_config(self.config.network, self.plans.num_channels, "MetaSR")
         self.critic_config = C.network_config(self.config.critic, self.plans.num_channels, "WGANCritic")
         self.generator = C.build(self.generator_config).to(self.device)
+        if self.config.scales.single_axis_probability > 0 and not getattr(self.generator, "per_axis_scale", False):
+            raise TrainingError(f"configuration {self.config.name}: scales.single_axis_probability > 0 trains one scale "
+                              f"per axis, which needs network.per_axis_scale true; set it (-o network.per_axis_scale=true) "
+                              f"or set scales.single_axis_probability to 0")
         self.critic = C.build(self.critic_config).to(self.device)
         self.opt_g = C.adam(self.generator.parameters(), self.t.lr, self.t.betas)
         self.opt_c = C.adam(self.critic.parameters(), self.t.critic_lr, self.t.betas)
@@ -160,7 +165,7 @@ class MetaSRTrainer:
         p = self.config.patch
         return SRPatchLoader(self.train_volumes, p.size, p.batch_size, self.config.scales, self.config.degradation,
                              augment=self.t.augment, seed=self.t.seed, rank=self.dist.rank, start_step=start_step,
-                             lowres=self.lowres)
+                             lowres=self.lowres, min_lr_patch=p.min_lr_patch)
 
     @property
     def num_workers(self) -> int:

@@ -65,6 +65,8 @@ def test_distribution_round_trips_through_json(autosr_folders, tmp_path):
     ({"noise": {"model": "poisson", "snr": [5, 10]}}, "noise", "model must be one of"),
     ({"noise": {"model": "gaussian", "snr": [5, 10], "probability": 2}}, "noise", "probability must be"),
     ({"told_probability": 1.5}, "told_probability", "must be a number >= 0 and < 1"),
+    ({"slice_profile": {"profiles": ["sinc"], "gap": [0, 0.1]}}, "slice_profile", "profiles must be a non-empty list"),
+    ({"slice_profile": {"profiles": ["boxcar"], "gap": [0.2, 0.1]}}, "slice_profile", "gap must be [low, high]"),
 ])
 def test_invalid_distribution_is_refused_naming_file_and_key(autosr_folders, edit, culprit, says):
     plans = _planned("MR", 34)

@@ -171,3 +171,29 @@ def test_kspace_patches_are_acquired_within_their_slice():
                 assert np.abs(alone - lr).max() > 0.05  # the patch taken alone rings differently
                 checked += 1
     assert checked >= 3
+
+
+def test_single_axis_batches_thicken_one_axis():
+    from autosr.degradation import thick_slices
+    scales = ScalePlan(max=4.0, sampling="grid", step=0.5, single_axis_probability=0.5, single_axis_max=6.0)
+    deg = DegradationPlan(slice_profile={"profiles": ("boxcar",), "gap": (0.0, 0.0)})
+    ld = loader(volumes(shape=(1, 4, 90, 90)), scales=scales, degradation=deg, patch_size=(24, 24), batch_size=2,
+                augment=False, min_lr_patch=6)
+    seen = {"rows": 0, "cols": 0, "both": 0}
+    for _ in range(40):
+        b = next(ld)
+        s = batch_scale(b)
+        if not isinstance(s, tuple):
+            seen["both"] += 1
+            continue
+        thick = 0 if s[1] == 1 else 1
+        assert s[1 - thick] == 1 and 1 < s[thick] <= 6 and b["acquisition"] == [None, None]
+        seen["rows" if thick == 0 else "cols"] += 1
+        region = max(24, int(np.ceil(s[thick] * 6)))  # at least min_lr_patch slices along the thick axis
+        n_lr, n_hr = patch_sizes(region, s[thick])
+        assert b["lr"].shape[2 + thick] == n_lr and b["hr"].shape[2 + thick] == n_hr
+        assert b["lr"].shape[3 - thick] == 24 == b["hr"].shape[3 - thick]
+        # the LR is the HR target's thick slices wherever the target covers the LR slice fully
+        lr = thick_slices(torch.from_numpy(b["hr"]), s).numpy()
+        np.testing.assert_allclose(lr, b["lr"][..., :lr.shape[2], :lr.shape[3]], atol=1e-5)
+    assert min(seen.values()) > 0, seen

@@ -178,3 +178,18 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(env):
     assert proc.returncode == 130, out[-2000:]
     ckpt = torch.load(log.parent / "checkpoint_latest.pth", weights_only=True)
     assert ckpt["step"] >= 50 and "continue with --c" in log.read_text(encoding="utf-8")
+
+
+def test_single_axis_training_needs_and_uses_a_per_axis_network(env, capsys):
+    """Batches refining one axis train a per-axis Meta-Upscale, which then refines (1, 4) as well as 2.5."""
+    single = {"scales.single_axis_probability": 0.5, "scales.single_axis_max": 4.0}
+    assert train_cli(1, 0, **single) == 1
+    err = capsys.readouterr().err
+    assert "needs network.per_axis_scale true" in err and "Traceback" not in err
+    assert train_cli(1, 0, steps=8, warmup=8, **single, **{"network.per_axis_scale": True}) == 0
+    env_results = Path(os.environ["AUTOSR_RESULTS"])
+    ckpt = next(env_results.glob(f"*/{RUN}/fold_0/checkpoint_final.pth"))
+    net, _ = load_generator(ckpt, "cpu")
+    x = torch.rand(1, 1, 12, 10)
+    with torch.no_grad():
+        assert net(x, (1, 4)).shape == (1, 1, 12, 40) and net(x, 2.5).shape == (1, 1, 30, 25)
