@@ -46,6 +46,7 @@ class DefaultPlanner:
     paper_batch = 16
     min_lr_patch = 12                # px; ⌊P / s_max⌋ must stay ≥ this
     scale_max = 4.0                  # MIASSR trains and tests on (1, 4]
+    single_axis_min_max = 6.0        # a thick axis is refined at least up to this (5–6 mm slices to 1 mm)
     min_scale_max = 2.0              # below ×2 a model is not worth planning: the dataset is rejected
     scale_step = 0.05
     scale_sampling = "grid"
@@ -247,7 +248,18 @@ class DefaultPlanner:
             why += (f". s_max reduced from {self.scale_max:g}: the {patch}-px patch gives an LR patch "
                     f"⌊{patch}/{self.scale_max:g}⌋ = {lr_size(patch, self.scale_max)} px < the minimum "
                     f"{self.min_lr_patch} px (slices are small)")
-        return {"max": s_max, "sampling": self.scale_sampling, "step": step, "why": why}
+        ratio = self.largest_spacing_ratio()
+        single_max = max(self.single_axis_min_max, math.ceil(ratio / step) * step)
+        why += (f". One-axis batches (thick slices; off: single_axis_probability 0) would refine up to "
+                f"{single_max:g}: at least {self.single_axis_min_max:g} (5–6 mm slices to 1 mm) and the largest "
+                f"through-plane/in-plane spacing ratio of the data ({ratio:.3g})")
+        return {"max": s_max, "sampling": self.scale_sampling, "step": step, "single_axis_probability": 0.0,
+                "single_axis_max": round(single_max, 6), "why": why}
+
+    def largest_spacing_ratio(self) -> float:
+        """The largest ratio of a case's coarsest spacing to its finest (1 for isotropic data)."""
+        ratios = [max(c["spacing"]) / min(c["spacing"]) for c in self.cases.values() if min(c["spacing"]) > 0]
+        return max(ratios, default=1.0)
 
     def paired_scales(self) -> List[float]:
         """In-plane LR/HR spacing ratios of the paired cases (empty when not paired)."""
