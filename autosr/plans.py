@@ -253,9 +253,9 @@ class ScalePlan:
     single_axis_max: float = 6.0           # their largest factor (5–6 mm slices to 1 mm)
     why: str = ""
 
-    def values(self, top: Optional[float] = None) -> List[float]:
-        """The grid of training scales (for ``sampling == "grid"``) up to ``max`` (or ``top``), exact decimal steps."""
-        step, top = as_fraction(str(self.step)), as_fraction(str(self.max if top is None else top))
+    def values(self) -> List[float]:
+        """The grid of training scales (for ``sampling == "grid"``), exact decimal steps."""
+        step, top = as_fraction(str(self.step)), as_fraction(str(self.max))
         n = int(((top - 1) / step))
         return [float(1 + k * step) for k in range(1, n + 1)]
 

@@ -17,7 +17,7 @@ documentation/degradation.md.
   drawn from the plans' distribution for training or named for evaluation, and applied; its
   :func:`kind` is what a conditioned network is told.
 """
-from autosr.degradation.acquisition import KINDS, Acquisition, draw, kind, named, recipe, synthesize
+from autosr.degradation.acquisition import Acquisition, draw, kind, named, recipe, synthesize
 from autosr.degradation.area import area_average
 from autosr.degradation.ct import ct_like
 from autosr.degradation.grid import axis_scales, lr_centres, lr_shape
@@ -27,7 +27,7 @@ from autosr.degradation.psf import gaussian_psf, separable_gaussian_blur
 from autosr.degradation.slice_profile import PROFILES, thick_slices
 from autosr.degradation.resample import default_sigma, degrade, downsample, gaussian_blur, gaussian_kernel, upsample
 
-__all__ = ["Acquisition", "KINDS", "kind", "draw", "named", "recipe", "synthesize",
+__all__ = ["Acquisition", "kind", "draw", "named", "recipe", "synthesize",
            "gaussian_kernel", "gaussian_blur", "downsample", "upsample", "degrade", "default_sigma",
            "axis_scales", "lr_shape", "lr_centres", "gaussian_psf", "separable_gaussian_blur", "area_average",
            "WINDOWS", "apodisation", "kspace_truncate", "ct_like", "PROFILES", "thick_slices", "noise_sigma", "gaussian_noise",

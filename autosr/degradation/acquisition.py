@@ -22,8 +22,7 @@ from autosr.degradation.kspace import kspace_truncate
 from autosr.degradation.noise import gaussian_noise, rician_noise
 from autosr.degradation.psf import gaussian_psf
 from autosr.degradation.resample import degrade
-
-from autosr.plans import ACQUISITION_KINDS, FAMILY_KINDS
+from autosr.plans import FAMILY_KINDS
 
 if TYPE_CHECKING:
     from autosr.plans import DegradationPlan
@@ -52,12 +51,9 @@ NAMED: Dict[str, Acquisition] = {
     "kspace": Acquisition("kspace", window="none"),                                    # a smaller MR matrix
     "ct": Acquisition("ct_like", fwhm=1.0, noise="gaussian", snr=40.0),                 # kernel blur + quantum noise
 }
-#: What a conditioned network can be told about its input (``autosr_predict --acquisition``).
-KINDS: Tuple[str, ...] = ACQUISITION_KINDS
-
-
 def kind(acq: Acquisition) -> str:
-    """The :data:`KINDS` entry of an acquisition (a Gaussian PSF's depends on its antialiasing)."""
+    """What a conditioned network is told of ``acq``: its :data:`autosr.plans.ACQUISITION_KINDS` entry
+    (a Gaussian PSF's depends on its antialiasing)."""
     if acq.family == "gaussian_psf":
         return "antialiased" if acq.antialias else "paper"
     return FAMILY_KINDS[acq.family][0]
@@ -149,5 +145,5 @@ def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator:
     return lr.clamp(0.0, 1.0)
 
 
-__all__ = ["Acquisition", "NAMED", "KINDS", "FAMILIES_BY_MODALITY", "kind", "recipe", "named", "draw",
+__all__ = ["Acquisition", "NAMED", "FAMILIES_BY_MODALITY", "kind", "recipe", "named", "draw",
            "synthesize"]

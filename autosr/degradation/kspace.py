@@ -32,12 +32,20 @@ def kept_frequencies(n_lr: int) -> torch.Tensor:
     return torch.arange(-(n_lr // 2), n_lr - n_lr // 2, dtype=torch.float64)
 
 
-@functools.lru_cache(maxsize=1024)  # evaluation asks for the same few (size, scale) matrices again and again
-def _evaluation_matrix(n_hr: int, n_kept: int, scale: Fraction, n_lr: int, start: int = 0) -> torch.Tensor:
-    """``(n_lr, M)`` complex128: ``exp(2πi·m·x_k / N) / N`` for LR centres ``x_k = start + (k + ½)·s − ½``
+@functools.lru_cache(maxsize=256)  # training and evaluation ask for the same few (size, scale) matrices
+def _evaluation_matrix(n_hr: int, n_kept: int, scale: Fraction, n_lr: int) -> torch.Tensor:
+    """``(n_lr, M)`` complex128: ``exp(2πi·m·x_k / N) / N`` for LR centres ``x_k = (k + ½)·s − ½``
     and the ``M = n_kept`` kept frequencies ``m`` of an ``N = n_hr`` field."""
-    x = start + torch.from_numpy(lr_centres(n_lr, scale))
+    x = torch.from_numpy(lr_centres(n_lr, scale))
     return torch.exp(2j * math.pi * x[:, None] * kept_frequencies(n_kept)[None, :] / n_hr) / n_hr
+
+
+def _shifted(matrix: torch.Tensor, n_hr: int, start: int) -> torch.Tensor:
+    """:func:`_evaluation_matrix` for LR centres moved by ``start`` HR pixels: each frequency's phase turns."""
+    if start == 0:
+        return matrix
+    m = kept_frequencies(matrix.shape[1])
+    return matrix * torch.exp(2j * math.pi * start * m / n_hr)[None, :]
 
 
 def apodisation(n_h: int, n_w: int, window: str = "none", fermi_radius: float = 0.9,
@@ -87,8 +95,8 @@ def kspace_truncate(hr: torch.Tensor, scale: AxisScales, window: str = "none", f
         raise ValueError(f"region {region} leaves the {tuple(hr.shape[-2:])} field of view")
     h, w = lr_shape((rh, rw), (s_h, s_w))
     spec = _central_spectrum(hr, (m_h, m_w)) * apodisation(m_h, m_w, window, fermi_radius, fermi_width).to(hr.device)
-    e_h = _evaluation_matrix(hr.shape[-2], m_h, s_h, h, y0).to(hr.device)
-    e_w = _evaluation_matrix(hr.shape[-1], m_w, s_w, w, x0).to(hr.device)
+    e_h = _shifted(_evaluation_matrix(hr.shape[-2], m_h, s_h, h), hr.shape[-2], y0).to(hr.device)
+    e_w = _shifted(_evaluation_matrix(hr.shape[-1], m_w, s_w, w), hr.shape[-1], x0).to(hr.device)
     lr = torch.einsum("hH,bcHW,wW->bchw", e_h, spec, e_w)
     return lr.abs().to(hr.dtype) if magnitude else lr.to(hr.dtype.to_complex())
 

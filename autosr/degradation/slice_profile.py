@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 import torch
+from scipy.special import erf
 
 from autosr.degradation.grid import AxisScales, PerAxis, axis_scales, lr_shape, per_axis
 from autosr.degradation.psf import FWHM_PER_SIGMA
@@ -44,9 +45,8 @@ def profile_matrix(n_hr: int, n_lr: int, scale: Fraction, profile: str = "boxcar
     if profile == "boxcar":
         w = np.clip(np.minimum(centre + t / 2, hi) - np.maximum(centre - t / 2, lo), 0.0, None)
     else:
-        sigma = t / FWHM_PER_SIGMA
-        erf = np.vectorize(math.erf)
-        w = 0.5 * (erf((hi - centre) / (sigma * math.sqrt(2))) - erf((lo - centre) / (sigma * math.sqrt(2))))
+        z = t / FWHM_PER_SIGMA * math.sqrt(2)
+        w = 0.5 * (erf((hi - centre) / z) - erf((lo - centre) / z))
     return w / w.sum(axis=1, keepdims=True)
 
 

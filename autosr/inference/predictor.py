@@ -125,7 +125,7 @@ class Predictor:
             come from; outputs are recorded with it so later runs know what they may skip.
         training_intensities: the training fingerprint's per-channel foreground statistics;
             scans far outside them get a warning.
-        acquisition: how the scans were acquired (a kind of :data:`autosr.degradation.KINDS`),
+        acquisition: how the scans were acquired (a kind of :data:`autosr.plans.ACQUISITION_KINDS`),
             told to a conditioned model; ``None``: unknown.
     """
 

@@ -36,7 +36,7 @@ class MetaSRGenerator(nn.Module):
             the untrained model ≈ bicubic (used for short CPU trainings). ``"none"``: paper.
         per_axis_scale: the Meta-Upscale reads ``1/s`` of each axis, so ``forward`` takes
             ``(s_h, s_w)`` as well as one scale (``False``: the paper's single ``1/s``).
-        acquisitions: the acquisition kinds (:data:`autosr.degradation.acquisition.KINDS`) the
+        acquisitions: the acquisition kinds (:data:`autosr.plans.ACQUISITION_KINDS`) the
             network can be told; each, and "unknown", has a learned modulation of every residual
             block (FiLM, zero at initialisation). Empty: not conditioned (the papers' network).
         branch_init_scale: factor on the last conv of each residual branch at initialisation
