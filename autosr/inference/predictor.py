@@ -30,6 +30,7 @@ from autosr.inference import tiling
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
 from autosr.inference.prep import PreparedCase, in_plane_axes, prepare_case
 from autosr.inference.writer import MAX_NIFTI_DIM, restore_case
+from autosr.networks import run_generator
 from autosr.plans import Configuration, Plans
 from autosr.scales import ScaleLike, as_fraction, check_scale, sr_size
 
@@ -215,7 +216,7 @@ class Predictor:
         def fn(x: torch.Tensor) -> torch.Tensor:
             out = None
             for net in self.networks:
-                y = net(x, scale) if acquisition is None else net(x, scale, acquisition)
+                y = run_generator(net, x, scale, acquisition)
                 out = y if out is None else out.add_(y)
             assert out is not None
             return out / len(self.networks) if len(self.networks) > 1 else out

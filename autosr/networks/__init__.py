@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
+import torch
 from torch import nn
 
 # Importing the modules registers their networks.
@@ -24,10 +25,18 @@ def build_network(name: str, **kwargs: Any) -> nn.Module:
     return NETWORKS.build(name, **kwargs)
 
 
+def run_generator(net: nn.Module, x: torch.Tensor, scale: Any, acquisition: Any = None) -> torch.Tensor:
+    """``net(x, scale)``, and the acquisition (one kind, or one per image) only when some kind is
+    known, so a generator without acquisition codes (``forward(x, scale)``) runs as it always did."""
+    if acquisition is None or (not isinstance(acquisition, str) and all(a is None for a in acquisition)):
+        return net(x, scale)
+    return net(x, scale, acquisition)
+
+
 def list_networks() -> List[str]:
     """Names of the registered networks."""
     return NETWORKS.names()
 
 
-__all__ = ["build_network", "list_networks", "MetaSRGenerator", "EDSRLiteBody", "MetaUpscale", "WGANCritic",
+__all__ = ["build_network", "run_generator", "list_networks", "MetaSRGenerator", "EDSRLiteBody", "MetaUpscale", "WGANCritic",
            "VGGFeatureExtractor", "find_vgg19_weights"]

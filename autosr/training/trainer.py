@@ -34,6 +34,7 @@ from autosr.plans import Configuration, Plans
 from autosr.scales import as_fraction, lr_size, sr_size
 from autosr import checkpoint as ckpt_format
 from autosr.checkpoint import CheckpointError
+from autosr.networks import run_generator
 from autosr.training import checkpoint as ckpt_io
 from autosr.training import components as C
 from autosr.training import distributed as D
@@ -281,15 +282,9 @@ class MetaSRTrainer:
             return False
         return True
 
-    def generate(self, lr: torch.Tensor, scale, acquisition=None) -> torch.Tensor:
-        """``G(lr, s)``, told the patches' acquisition kinds when any is known (a conditioned network)."""
-        if acquisition is None or all(a is None for a in acquisition):
-            return self.model(lr, scale)
-        return self.model(lr, scale, acquisition)
-
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
         """Phase 1: ``L1(G(lr, s), hr)``; ``acquisition``: the batch's (told) kinds."""
-        loss = self.l1(self.generate(lr, scale, acquisition), hr)
+        loss = self.l1(run_generator(self.model, lr, scale, acquisition), hr)
         if not self._accept(loss, "L1"):
             return {"discarded": 1.0}
         self.opt_g.zero_grad(set_to_none=True)
@@ -299,7 +294,7 @@ class MetaSRTrainer:
 
     def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
         """Phase 2: one critic update (WGAN-GP, eq. 16), then one generator update (eq. 17)."""
-        sr = self.generate(lr, scale, acquisition)
+        sr = run_generator(self.model, lr, scale, acquisition)
         out: Dict[str, float] = {}
         # Critic: learn to tell HR from the (detached) SR patches.
         self.critic.requires_grad_(True)

@@ -28,6 +28,7 @@ from torch import nn
 
 from autosr.degradation import kind, recipe, synthesize, upsample
 from autosr.evaluation.metrics import psnr, ssim
+from autosr.networks import run_generator
 from autosr.plans import DegradationPlan
 from autosr.scales import as_fraction, lr_size
 from autosr.slices import evenly_spaced, select_slices
@@ -135,8 +136,7 @@ class ValidationSet:
             for key, zs in self.keys():
                 s = key[3]
                 hr, lr = self.inputs(key, zs)
-                told_here = None if key[0] in self.lowres else told
-                sr = generator(lr.to(device), s) if told_here is None else generator(lr.to(device), s, told_here)
+                sr = run_generator(generator, lr.to(device), s, None if key[0] in self.lowres else told)
                 sr = sr.float().clamp(0, 1).cpu().numpy()
                 h, w = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
                 ref = hr[:, :, :h, :w].numpy()
