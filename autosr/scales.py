@@ -12,8 +12,9 @@ float flooring assigns wrong Meta-Upscale kernels at scales such as 2.3, 2.7 and
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -86,6 +87,64 @@ def axis_scales(scale: AxisScales) -> Tuple[Fraction, Fraction]:
     if min(fracs) < 1:
         raise ValueError(f"scales {tuple(float(f) for f in fracs)} must each be >= 1")
     return fracs
+
+
+@dataclass(frozen=True)
+class VolumeScale:
+    """One exact factor per array axis of a scan (numpy order: ``(z, y, x)`` or ``(y, x)``).
+
+    The one scale type of prediction: ``autosr_predict -s`` and ``--target_spacing`` become one
+    per scan, and every later step reads its factors. Users give factors in x y z order (ITK,
+    NIfTI i j k): :meth:`from_xyz`, :attr:`xyz`. A factor of 1 keeps an axis.
+    """
+
+    factors: Tuple[Fraction, ...]
+
+    def __post_init__(self) -> None:
+        fracs = tuple(as_fraction(f) for f in self.factors)
+        if len(fracs) not in (2, 3):
+            raise ValueError(f"a scan has 2 or 3 axes, not {len(fracs)} factors")
+        if min(fracs) < 1:
+            raise ValueError(f"factors {' '.join(str(f) for f in fracs)} must each be >= 1 (AutoSR refines)")
+        object.__setattr__(self, "factors", fracs)
+
+    @classmethod
+    def from_xyz(cls, values: Sequence[ScaleLike]) -> "VolumeScale":
+        """Factors given in x y z order (the order of ``-s SX SY SZ``)."""
+        return cls(tuple(as_fraction(v) for v in reversed(tuple(values))))
+
+    @classmethod
+    def in_plane(cls, scale: ScaleLike, ndim: int, slicing_axis: Optional[int]) -> "VolumeScale":
+        """``scale`` on both in-plane axes (all but ``slicing_axis``; 2D: both), 1 on the slicing axis."""
+        f = as_fraction(scale)
+        return cls(tuple(Fraction(1) if ndim == 3 and k == slicing_axis else f for k in range(ndim)))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.factors)
+
+    @property
+    def xyz(self) -> Tuple[Fraction, ...]:
+        return tuple(reversed(self.factors))
+
+    @property
+    def refined_axes(self) -> Tuple[int, ...]:
+        """Array axes whose factor is above 1."""
+        return tuple(k for k, f in enumerate(self.factors) if f > 1)
+
+    def pair(self, slicing_axis: Optional[int]) -> "Fraction | Tuple[Fraction, Fraction]":
+        """The factors of the slices normal to ``slicing_axis`` (rows, columns): one fraction when equal
+        (a model of the paper's single ``1/s`` can run it), else the pair."""
+        rows, cols = [f for k, f in enumerate(self.factors) if self.ndim == 2 or k != slicing_axis][-2:]
+        return rows if rows == cols else (rows, cols)
+
+    def shape(self, shape: Sequence[int]) -> Tuple[int, ...]:
+        """The refined array shape: ``floor(n·f)`` per axis."""
+        return tuple(sr_size(n, f) for n, f in zip(shape, self.factors))
+
+    def __str__(self) -> str:
+        """x y z order, as ``-s`` takes it (``"1 1 11/2"``)."""
+        return " ".join(str(f) for f in self.xyz)
 
 
 def sr_size(n: int, scale: ScaleLike) -> int:

@@ -1,102 +1,120 @@
-"""Through-plane super-resolution of thick-slice volumes: a per-axis model against B-spline and bicubic.
+"""Through-plane super-resolution of thick-slice volumes with ``autosr_predict -s 1 1 f``, against B-spline.
 
-For each held-out isotropic scan (cropped and normalised by the model's plans, as prediction
-does) and each factor ``f``, a thick-slice version is made along the slicing axis (each thick
-slice the boxcar average of ``f`` consecutive slices, ``autosr.degradation.thick_slices``); it is
-restored to the original slices by
+For each held-out isotropic scan and each factor ``f``, a thick-slice version is written as a
+NIfTI file: each thick slice the mean of ``f`` consecutive slices along z (a boxcar slice
+profile), spacing ``f`` times the original, the origin at the centre of the slices it averages,
+so its field of view is the original's first ``⌊n/f⌋·f`` slices. It is restored onto those
+slices by
 
-- the model, on the slices that contain the thick axis (both orthogonal orientations), each
-  refined ``(f, 1)``, the two results averaged;
-- SimpleITK's cubic B-spline and PyTorch's bicubic along the thick axis (the same centre convention).
+- each model, with the real command ``autosr_predict -i THICK -o OUT -s 1 1 f -m MODEL``;
+- SimpleITK's cubic B-spline resampling onto the original grid (the medical-imaging toolkits'
+  default for upsampling).
 
-Scores: PSNR over the scan's foreground (intensities in [0, 1], voxels above 1 % of the range)
-on the restored slices. This is a feasibility benchmark for issue "Per-axis scales…": the model
-must have been trained with one-axis batches (``scales.single_axis_probability > 0``,
-``network.per_axis_scale``); ``autosr_predict`` does not run through-plane yet.
+Scores: PSNR over the scan's foreground, intensities mapped to [0, 1] by the model's plan
+normalisation fitted on the original scan (the same mapping for every method), foreground =
+voxels above 1 % of that range; the command's wall time is printed too.
 
-    python benchmarks/bench_through_plane.py --model RESULTS/Dataset101/MetaSRTrainer__autosrPlans__2d_cpu \\
-        --scan held_out_0000.nii.gz --factors 2 3 4 5
+    python benchmarks/bench_through_plane.py --model default=RESULTS/Dataset101_DevMR/MetaSRTrainer__autosrPlans__2d_cpu \\
+        --scan RAW/Dataset101_DevMR/imagesTs/brats6_t1c_0000.nii.gz --factors 2 3 4 5
 """
 from __future__ import annotations
 
 import argparse
 import math
-from fractions import Fraction
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import numpy as np
-import torch
+import SimpleITK as sitk
 
-from autosr.checkpoint import load_generator
-from autosr.degradation import thick_slices, upsample
-from autosr.imageio import read_case
+from autosr.imageio import Geometry, read_image, write_image
 from autosr.inference.prep import prepare_case
+from autosr.normalization import normalize
 from autosr.plans import Plans
 
 
-def volume(path: Path, plans: Plans) -> np.ndarray:
-    """``(S, H, W)`` normalised volume, slices along the plan's slicing axis (the thick axis here)."""
-    arrays, geom = read_case([path])
-    return prepare_case(arrays, plans, Fraction(1), array_spacing=geom.array_spacing).slices[:, 0]
+def thicken(array: np.ndarray, geometry: Geometry, f: int) -> Tuple[np.ndarray, Geometry]:
+    """``(z, y, x)`` → ``(⌊z/f⌋, y, x)``: each slice the mean of ``f`` consecutive ones (boxcar), with the
+    geometry of those thick slices (z spacing ×f, origin at the centre of the first ``f`` slices)."""
+    n = array.shape[0] // f
+    thick = array[:n * f].astype(np.float64).reshape(n, f, *array.shape[1:]).mean(axis=1).astype(np.float32)
+    sp = np.asarray(geometry.spacing, dtype=np.float64)
+    origin = np.asarray(geometry.origin) + geometry.direction_matrix[:, 2] * sp[2] * (f - 1) / 2
+    return thick, Geometry((sp[0], sp[1], sp[2] * f), tuple(origin.tolist()), geometry.direction)
 
 
-def thicken(vol: torch.Tensor, f: int) -> torch.Tensor:
-    """``(S, H, W)`` → ``(⌊S/f⌋, H, W)``: boxcar thick slices along axis 0."""
-    return thick_slices(vol.permute(2, 0, 1)[:, None], (f, 1))[:, 0].permute(1, 2, 0)
+def bspline(thick_path: Path, reference: Geometry, shape: Tuple[int, ...]) -> np.ndarray:
+    """SimpleITK cubic B-spline resampling of the thick scan onto the reference grid ``shape`` (z, y, x)."""
+    ref = sitk.Image([int(n) for n in reversed(shape)], sitk.sitkFloat32)
+    ref.SetSpacing(reference.spacing)
+    ref.SetOrigin(reference.origin)
+    ref.SetDirection(reference.direction)
+    out = sitk.Resample(sitk.ReadImage(str(thick_path), sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkBSpline)
+    return sitk.GetArrayFromImage(out)
 
 
-def along_thick_axis(fn, lr: torch.Tensor) -> torch.Tensor:
-    """Apply ``fn`` ``(B, 1, s, n) → (B, 1, S, n)`` to the slices containing axis 0, both ways, averaged."""
-    coronal = fn(lr.permute(1, 0, 2)[:, None])[:, 0].permute(1, 0, 2)    # fix H: (s, W) slices
-    sagittal = fn(lr.permute(2, 0, 1)[:, None])[:, 0].permute(1, 2, 0)   # fix W: (s, H) slices
-    return 0.5 * (coronal + sagittal)
-
-
-def psnr_fg(out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> float:
-    mse = float(((out.clamp(0, 1) - ref)[mask] ** 2).mean())
+def psnr_fg(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> float:
+    mse = float(((np.clip(out, 0, 1) - ref)[mask] ** 2).mean())
     return 10 * math.log10(1.0 / mse)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="model folder (fold 'all' or 0 inside)")
-    p.add_argument("--fold", default="all")
-    p.add_argument("--scan", action="append", required=True, help="held-out isotropic scan; repeat")
+    p.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER",
+                   help="a model folder (autosr_predict -m), named for the table; repeat")
+    p.add_argument("--scan", action="append", required=True, help="held-out isotropic scan (one channel); repeat")
     p.add_argument("--factors", nargs="+", type=int, default=[2, 3, 4, 5])
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--work", default=None, help="folder for the thick scans and outputs (default: a temporary one)")
     args = p.parse_args()
-    folder = Path(args.model)
-    plans = Plans.load(folder / "plans.json")
-    net, _ = load_generator(folder / f"fold_{args.fold}", "cpu")
-    if not getattr(net, "per_axis_scale", False):
-        raise SystemExit(f"{folder}: the network has no per-axis Meta-Upscale (network.per_axis_scale); train one "
-                         f"with -o scales.single_axis_probability=0.3 -o network.per_axis_scale=true")
-    rows = {}
-    for scan in args.scan:
-        hr_all = torch.from_numpy(volume(Path(scan), plans)).float()
+    models = dict(m.split("=", 1) for m in args.model)
+    work = Path(args.work or tempfile.mkdtemp(prefix="autosr-through-plane-"))
+    plans = Plans.load(Path(next(iter(models.values()))) / "plans.json")
+    scores: Dict[Tuple[int, str], List[float]] = {}
+    seconds: Dict[str, float] = {}
+    for scan in map(Path, args.scan):
+        hr, geom = read_image(scan)
+        params = prepare_case(hr[None].astype(np.float32), plans, 1, crop=False,
+                              array_spacing=geom.array_spacing).params[0]
         for f in args.factors:
-            lr = thicken(hr_all, f)
-            n = lr.shape[0] * f
-            hr = hr_all[:n]
-            mask = hr > 0.01
-
-            def model(x: torch.Tensor, f=f) -> torch.Tensor:
-                with torch.inference_mode():
-                    return torch.cat([net(x[i:i + args.batch], (f, 1)) for i in range(0, len(x), args.batch)])
-
-            outs = {"bspline": along_thick_axis(lambda x: upsample(x.double(), (f, 1), "bspline").float(), lr),
-                    "bicubic": along_thick_axis(lambda x: upsample(x, (f, 1)), lr),
-                    "model": along_thick_axis(model, lr)}
+            thick, tgeom = thicken(hr, geom, f)
+            folder = work / f"{scan.name.split('.')[0]}_f{f}"
+            thick_path = folder / "thick" / "case_0000.nii.gz"
+            write_image(thick, tgeom, thick_path)
+            n = thick.shape[0] * f
+            ref = np.clip(normalize(hr[:n].astype(np.float32), params), 0, 1)
+            mask = ref > 0.01
+            outs = {"B-spline": bspline(thick_path, geom, (n,) + hr.shape[1:])}
+            for name, model in models.items():
+                out_dir = folder / name
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "autosr.commands.predict", "-i", str(thick_path.parent), "-o",
+                                str(out_dir), "-s", "1", "1", str(f), "-m", model, "--overwrite",
+                                "--disable_progress_bar"], check=True, stdout=subprocess.DEVNULL)
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+                out, ogeom = read_image(out_dir / "case_0000.nii.gz")
+                if out.shape != (n,) + hr.shape[1:] or not ogeom.is_close(geom):
+                    raise SystemExit(f"{out_dir}: output {out.shape} {ogeom} is not the original grid {geom}")
+                outs[name] = out
             for name, out in outs.items():
-                rows.setdefault(f, {}).setdefault(name, []).append(psnr_fg(out[:n], hr, mask))
-    print(f"foreground PSNR (dB), {len(args.scan)} scan(s), thick slices = boxcar of f slices, restored ×f")
-    print(f"{'f':>3} {'B-spline':>9} {'bicubic':>8} {'model':>7} {'model − B-spline':>17}")
-    gains = []
-    for f, r in rows.items():
-        m = {k: float(np.mean(v)) for k, v in r.items()}
-        gains.append(m["model"] - m["bspline"])
-        print(f"{f:>3} {m['bspline']:9.2f} {m['bicubic']:8.2f} {m['model']:7.2f} {gains[-1]:+17.2f}")
-    print(f"mean gain over B-spline {np.mean(gains):+.2f} dB, worst {min(gains):+.2f} dB")
+                scores.setdefault((f, name), []).append(psnr_fg(normalize(out.astype(np.float32), params), ref, mask))
+    names = ["B-spline"] + list(models)
+    print(f"foreground PSNR (dB) on [0, 1], {len(args.scan)} held-out scan(s); thick slices = boxcar of f slices, "
+          f"restored onto the original slices (autosr_predict -s 1 1 f)")
+    print(f"{'f':>3} " + " ".join(f"{n:>12}" for n in names) + " " + " ".join(f"{n + ' − B-sp':>16}" for n in models))
+    gains: Dict[str, List[float]] = {n: [] for n in models}
+    for f in args.factors:
+        m = {n: float(np.mean(scores[(f, n)])) for n in names}
+        for n in models:
+            gains[n].append(m[n] - m["B-spline"])
+        print(f"{f:>3} " + " ".join(f"{m[n]:12.2f}" for n in names) + " "
+              + " ".join(f"{gains[n][-1]:+16.2f}" for n in models))
+    for n in models:
+        print(f"{n}: mean gain over B-spline {np.mean(gains[n]):+.2f} dB, worst {min(gains[n]):+.2f} dB; "
+              f"autosr_predict wall time {seconds[n]:.1f} s in all")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ class DefaultPlanner:
     scale_step = 0.05
     scale_sampling = "grid"
     told_probability = 0.8           # share of training patches whose acquisition kind the network is told
+    single_axis_probability = 0.25   # share of batches refining one axis only (thick slices), 2d and 2d_cpu
+    self_supervised_probability = 0.5  # that share when every scan is thick-slice (no isotropic scan to learn from)
+    thick_ratio = 2.0                # a scan whose coarsest spacing is this many times its finest is thick-slice
     inplane_margin = 4               # px of background kept around the foreground in-plane
     default_gpu_memory_gb = 8.0
     cpu_memory_gb = 4.0
@@ -136,7 +139,8 @@ class DefaultPlanner:
         network = self._apply(pre + ("network",), self.plan_network(name, degradation))
         patch = self._apply(pre + ("patch",), self.plan_patch(name, raw, network))
         step = self.cpu["scale_step"] if self.is_cpu(name) else self.scale_step
-        scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step))
+        scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step,
+                                                                  single_axis=name != "2d_paper"))
         conf = {"data_identifier": self.data_identifier, "patch": patch, "scales": scales,
                 "degradation": degradation, "network": network,
                 "critic": self._apply(pre + ("critic",), self.plan_critic(name)),
@@ -235,7 +239,9 @@ class DefaultPlanner:
                    f"estimated {est:.2f} GB per sample + {fixed:g} GB fixed")
         return {"size": [size, size], "batch_size": batch, "min_lr_patch": self.min_lr_patch, "why": "; ".join(why)}
 
-    def plan_scales(self, patch: int, step: Optional[float] = None) -> Dict[str, Any]:
+    def plan_scales(self, patch: int, step: Optional[float] = None, single_axis: bool = True) -> Dict[str, Any]:
+        """The scale distribution; ``single_axis``: also one-axis batches (thick slices), so the model restores
+        a thick axis (``autosr_predict -s 1 1 4``) as well as in-plane scales."""
         step = self.scale_step if step is None else step
         grid = ScalePlan(max=self.scale_max, sampling="grid", step=step).values()
         ok = [s for s in grid if lr_size(patch, str(round(s, 6))) >= self.min_lr_patch]
@@ -250,11 +256,27 @@ class DefaultPlanner:
                     f"{self.min_lr_patch} px (slices are small)")
         ratio = self.largest_spacing_ratio()
         single_max = max(self.single_axis_min_max, math.ceil(ratio / step) * step)
-        why += (f". One-axis batches (thick slices; off: single_axis_probability 0) would refine up to "
-                f"{single_max:g}: at least {self.single_axis_min_max:g} (5–6 mm slices to 1 mm) and the largest "
-                f"through-plane/in-plane spacing ratio of the data ({ratio:.3g})")
-        return {"max": s_max, "sampling": self.scale_sampling, "step": step, "single_axis_probability": 0.0,
+        thick = self.all_thick_slice()
+        share = (self.self_supervised_probability if thick else self.single_axis_probability) if single_axis else 0.0
+        why += (f". {share:.0%} of batches refine one axis only, (s, 1) or (1, s), with the planned slice profile, "
+                f"up to {single_max:g}: at least {self.single_axis_min_max:g} (5–6 mm slices to 1 mm) and the "
+                f"largest through-plane/in-plane spacing ratio of the data ({ratio:.3g}); so one model restores a "
+                f"thick slice axis (autosr_predict -s 1 1 f) as well as in-plane scales" if share else
+                ". No one-axis batches (the paper's in-plane scales only)")
+        if share and thick:
+            why += (f". Every scan is thick-slice (coarsest/finest spacing ≥ {self.thick_ratio:g}), so there is no "
+                    f"fine slice axis to learn from: training is self-supervised, the scans' own fine in-plane detail "
+                    f"thickened along one in-plane axis with the slice profile to mimic the thick axis (the SMORE "
+                    f"idea), {share:.0%} of batches instead of {self.single_axis_probability:.0%}, and prediction "
+                    f"restores the thick axis (autosr_predict -s 1 1 f)")
+        return {"max": s_max, "sampling": self.scale_sampling, "step": step, "single_axis_probability": share,
                 "single_axis_max": round(single_max, 6), "why": why}
+
+    def all_thick_slice(self) -> bool:
+        """Every (3D) case has a slice axis at least ``thick_ratio`` times coarser than its finest axis."""
+        ratios = [max(c["spacing"]) / min(c["spacing"]) for c in self.cases.values()
+                  if len(c["spacing"]) == 3 and min(c["spacing"]) > 0]
+        return bool(ratios) and min(ratios) >= self.thick_ratio
 
     def largest_spacing_ratio(self) -> float:
         """The largest ratio of a case's coarsest spacing to its finest (1 for isotropic data)."""
@@ -294,7 +316,11 @@ class DefaultPlanner:
             return dict(base, families=[], noise={"model": "none"},
                         why=reference + ". Training uses this recipe only, as the paper did (no families).")
         families, noise, why = self.acquisition_distribution()
-        return dict(base, families=families, noise=noise, told_probability=self.told_probability,
+        profile = {"profiles": ["boxcar"], "gap": [0.0, 0.0],
+                   "why": "one-axis batches make thick slices as the mean of the thin slices they cover (boxcar, the "
+                          "ideal 2D multi-slice profile; add gaussian for a soft profile, a gap in slice thicknesses "
+                          "for gapped acquisitions)"}
+        return dict(base, families=families, noise=noise, told_probability=self.told_probability, slice_profile=profile,
                     why=reference + ". " + why + f". The network is told the kind of each patch's acquisition "
                     f"(network.acquisitions) for {self.told_probability:.0%} of patches, the rest train blind: "
                     f"told, it does not have to hedge between acquisitions it cannot tell apart from the image "
@@ -333,16 +359,20 @@ class DefaultPlanner:
         kinds = list(kinds_of(degradation.get("families", ()))) if degradation.get("told_probability", 0) > 0 else []
         told = (f"; told the acquisition's kind ({', '.join(kinds)}: a learned modulation of each residual block)"
                 if kinds else "")
+        per_axis = name != "2d_paper"
+        axes = ("; the Meta-Upscale reads one 1/s per axis (R_i, R_j, 1/s_i, 1/s_j), so it refines rows and columns "
+                "by different factors (a thick axis)" if per_axis else "")
         if not self.is_cpu(name):
             return {"name": "MetaSR", "in_channels": self.num_channels, "width": 64, "depth": 16, "res_scale": 1.0,
                     "mlp_hidden": 256, "bias": True, "upsample_skip": "none", "acquisitions": kinds,
-                    "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256" + told}
+                    "per_axis_scale": per_axis,
+                    "why": "MIASSR generator: 16 residual blocks of width 64, Meta-Upscale MLP 256" + told + axes}
         c = self.cpu
         return {"name": "MetaSR", "in_channels": self.num_channels, "width": c["width"], "depth": c["depth"],
                 "res_scale": 1.0, "mlp_hidden": c["mlp_hidden"], "bias": True, "upsample_skip": c["upsample_skip"],
-                "acquisitions": kinds,
+                "acquisitions": kinds, "per_axis_scale": per_axis,
                 "why": f"smaller body (width {c['width']}, depth {c['depth']}) for CPU speed; a bicubic skip makes the "
-                       f"untrained model equal bicubic, so a short run learns only the residual" + told}
+                       f"untrained model equal bicubic, so a short run learns only the residual" + told + axes}
 
     def plan_critic(self, name: str) -> Dict[str, Any]:
         if not self.is_cpu(name):

@@ -1,6 +1,7 @@
 """`autosr_predict`: super-resolve scans with a trained model (wraps :class:`autosr.inference.predictor.Predictor`).
 
     autosr_predict -i scans/ -o sr/ -s 2.5 -d 1 -f 0 1 2 3 4
+    autosr_predict -i t2.nii.gz -o sr/ -s 1 1 5.5 -d 1           # 5.5 mm slices to 1 mm (x y z factors)
     autosr_predict -i t2.nii.gz -o sr/ --target_spacing 0.3 -m $AUTOSR_RESULTS/Dataset001_X/MetaSRTrainer__autosrPlans__2d
 """
 from __future__ import annotations
@@ -19,21 +20,28 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autosr_predict",
-        description="Super-resolve MRI/CT scans in-plane by any scale s in (1, s_max] with a trained AutoSR model. "
-                    "Outputs keep the field of view (spacing/s in-plane, same direction, shifted origin) and the "
-                    "original intensity units. See documentation/prediction.md.")
+        description="Super-resolve MRI/CT scans with a trained AutoSR model: in-plane by any scale s in (1, s_max], "
+                    "or by one factor per axis (a thick slice axis restored: -s 1 1 4). Outputs keep the field of "
+                    "view (spacing/f per axis, same direction, shifted origin) and the original intensity units. "
+                    "See documentation/prediction.md.")
     io = p.add_argument_group("input and output")
     io.add_argument("-i", dest="input", required=True,
                     help="an image file, a DICOM-series folder, or a folder of {case}_{CCCC}{ending} files / DICOM series")
     io.add_argument("-o", dest="output", required=True,
                     help="output folder, apart from the input (neither holding it nor inside it)")
     sc = io.add_mutually_exclusive_group(required=True)
-    sc.add_argument("-s", dest="scale", help="in-plane scale, a real number in (1, s_max], e.g. 2.5")
-    sc.add_argument("--target_spacing", type=float, metavar="MM",
-                    help="in-plane spacing to reach; s = spacing / MM per scan (in-plane spacings must be equal)")
+    sc.add_argument("-s", dest="scale", nargs="+", metavar="S",
+                    help="one in-plane scale in (1, s_max], e.g. 2.5; or one factor per image axis in x y z order "
+                         "(NIfTI i j k; 2 for 2D images), 1 keeping an axis, e.g. 1 1 4 for 4x thinner slices")
+    sc.add_argument("--target_spacing", type=float, nargs="+", metavar="MM",
+                    help="spacing to reach: one value (in-plane; s = spacing / MM per scan, in-plane spacings equal) "
+                         "or one per axis in x y z order (an axis already that fine is kept)")
     io.add_argument("--overwrite", action="store_true",
                     help="redo every scan (default: skip scans whose outputs and {case}.autosr.json record show the "
                          "same model, scale and input)")
+    io.add_argument("--preview", action="store_true",
+                    help="also write {case}.preview.png per 3D scan: central sagittal and coronal planes of the input, "
+                         "its B-spline resampling and the output (see what a thick-slice scan became)")
     io.add_argument("--keep_dtype", action="store_true",
                     help="round and clip outputs to the input's integer type (default: float32)")
     m = p.add_argument_group("model")
@@ -74,12 +82,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     from autosr.inference.model_folder import resolve_model_folder
-    from autosr.inference.predictor import Predictor, ScaleError, parse_scale
+    from autosr.inference.predictor import Predictor
+    from autosr.inference.scale_request import ScaleRequest
 
-    try:  # parsed once, here: "abc", "1e309" or 0.5 get a clear message before anything is loaded
-        scale = parse_scale(args.scale) if args.scale is not None else None
-    except ScaleError as exc:
-        raise ScaleError(f"-s: {exc}") from None
+    # parsed once, here: "abc", "1e309", 0.5 or four factors get a clear message before anything is loaded
+    request = ScaleRequest.parse(args.scale, args.target_spacing)
     if args.batch_size < 1 or args.memory_mb < 1 or args.num_workers < 0:
         raise AutoSRError("--batch_size and --memory_mb must be >= 1 and -npp >= 0")
     folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration)
@@ -87,9 +94,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,
                                             progress=not args.disable_progress_bar, acquisition=args.acquisition)
-    summary = predictor.predict_files(args.input, args.output, scale=scale, target_spacing=args.target_spacing,
+    summary = predictor.predict_files(args.input, args.output, scale=request,
                                       overwrite=args.overwrite, keep_dtype=args.keep_dtype, num_parts=args.num_parts,
-                                      part_id=args.part_id, num_workers=args.num_workers)
+                                      part_id=args.part_id, num_workers=args.num_workers, preview=args.preview)
     print(f"autosr_predict: {summary['scans']} scan(s) written to {args.output} ({summary['skipped']} skipped), "
           f"{summary['voxels']:.3g} voxels in {summary['seconds']:.1f} s: {summary['voxels_per_s']:.3g} voxels/s, "
           f"{summary['slices_per_s']:.3g} slices/s")

@@ -5,10 +5,12 @@
     sr, sr_geometry = pred.predict_case(case, geometry, 2.5)      # case (C, z, y, x) in original units
     pred.predict_files("scans/", "sr/", scale=2.5)
 
-Each scan is cropped and normalised with the plan (:mod:`autosr.inference.prep`), its slices
-(along the plan's slicing axis) are super-resolved in batches, tiled when a slice is large
-(:mod:`autosr.inference.tiling`), averaged over folds, de-normalised and pasted into the refined
-field of view, whose geometry keeps the physical extent (``Geometry.refined``).
+A scale is one factor per axis (:class:`~autosr.scales.VolumeScale`; one number means the in-plane
+axes). It becomes passes over 2D slices (:mod:`autosr.inference.passes`): for each, the scan is
+cropped and normalised with the plan (:mod:`autosr.inference.prep`), its slices are
+super-resolved in batches, tiled when a slice is large (:mod:`autosr.inference.tiling`),
+averaged over folds, de-normalised and pasted into the refined field of view, whose geometry keeps
+the physical extent (``Geometry.refined``). The orientations of a through-plane pass are averaged.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,11 +30,13 @@ from autosr.errors import AutoSRError
 from autosr.imageio import Geometry
 from autosr.inference import tiling
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
-from autosr.inference.prep import PreparedCase, in_plane_axes, prepare_case
-from autosr.inference.writer import MAX_NIFTI_DIM, restore_case
+from autosr.inference.passes import Pass, Stages, plan_passes
+from autosr.inference.prep import PreparedCase, prepare_case
+from autosr.inference.scale_request import ScaleError, ScaleRequest
+from autosr.inference.writer import MAX_NIFTI_DIM, restore_batch, restore_case
 from autosr.networks import run_generator
 from autosr.plans import Configuration, Plans
-from autosr.scales import ScaleLike, as_fraction, check_scale, sr_size
+from autosr.scales import AxisScales, ScaleLike, VolumeScale, as_fraction, axis_scales, check_scale, sr_size
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +45,6 @@ DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3
 #: A CT input channel is far from the training data when less than this share of its foreground
 #: range (0.5th to 99.5th percentile) lies within the training data's.
 MIN_RANGE_OVERLAP = 0.5
-
-
-class ScaleError(AutoSRError):
-    """The scale is not a number, not above 1, or above what the model was trained for."""
 
 
 class ModelMismatchError(AutoSRError):
@@ -101,7 +101,9 @@ def _warn_other_dataset(path: Path, identity: Dict[str, Any], plans: Plans, plan
 class BicubicUpsampler(nn.Module):
     """The bicubic baseline as a "generator" (same alignment as the networks), for the same pipeline."""
 
-    def forward(self, x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+    per_axis_scale = True
+
+    def forward(self, x: torch.Tensor, scale: AxisScales) -> torch.Tensor:
         from autosr.degradation import upsample
         return upsample(x, scale)
 
@@ -151,6 +153,8 @@ class Predictor:
         self.progress = progress
         self._width = max(_width(n) for n in self.networks)
         self._checked: Dict[Union[str, Fraction], Fraction] = {}
+        self._warned: set = set()
+        self.per_axis = all(getattr(n, "per_axis_scale", False) for n in self.networks)
         self.model_identity = model_identity
         self.training_intensities = training_intensities
         self.acquisitions = tuple(a for a in getattr(self.networks[0], "acquisitions", ())
@@ -204,6 +208,59 @@ class Predictor:
             self._checked[key] = parse_scale(scale, self.scale_max, self.allow_extrapolation)
         return self._checked[key]
 
+    def plan(self, scale: "ScaleLike | VolumeScale | ScaleRequest", ndim: int, geometry: Optional[Geometry] = None,
+             source: str = "scan") -> Tuple[VolumeScale, Stages]:
+        """The factor of each axis of an ``ndim``-D scan and the checked passes that give it.
+
+        ``scale``: one in-plane scale, a :class:`VolumeScale`, or a :class:`ScaleRequest` (``autosr_predict``'s
+        ``-s`` / ``--target_spacing``). :class:`ScaleError` names ``source`` and what is wrong.
+        """
+        if isinstance(scale, VolumeScale):
+            vs = scale
+        else:
+            request = scale if isinstance(scale, ScaleRequest) else ScaleRequest(in_plane=self.check_scale(scale))
+            vs = request.resolve(geometry, ndim, self.plans.slicing_axis, source)
+        if vs.ndim != ndim:
+            raise ScaleError(f"{source}: {vs.ndim} factors for a {ndim}D scan")
+        stages = plan_passes(vs, self.plans.slicing_axis, geometry.array_spacing if geometry is not None else None)
+        for stage in stages:
+            for p in stage:
+                self.check_pass(p, source)
+        return vs, stages
+
+    def check_pass(self, p: Pass, source: str = "scan") -> None:
+        """Can the model run ``p``: per-axis factors need a per-axis Meta-Upscale, and each factor its trained
+        maximum (in-plane ``scales.max``; one axis alone ``scales.single_axis_max``, if trained for it)."""
+        rows, cols = axis_scales(p.slice_scale)
+        if rows != cols and not self.per_axis:
+            raise ScaleError(f"{source}: ×{p.scale} (x y z) refines the two axes of the {p.describe().split(',')[0]} "
+                             f"by different factors, which this model cannot (its Meta-Upscale reads one 1/s: "
+                             f"network.per_axis_scale false); give one in-plane scale (-s S), or use a model planned "
+                             f"with per-axis scales")
+        if rows > 1 and cols > 1:
+            for f in {rows, cols}:
+                self.check_scale(f)
+            return
+        f = max(rows, cols)
+        cfg = self.configuration
+        if cfg is None:
+            return
+        if cfg.scales.single_axis_probability <= 0:
+            self._limit(f"{source}: ×{p.scale} (x y z) refines one axis alone, which this model was not trained for "
+                        f"(scales.single_axis_probability 0: in-plane scales only)", f"one-axis {p.scale}")
+        elif f > as_fraction(str(cfg.scales.single_axis_max)):
+            self._limit(f"{source}: factor {float(f):g} on one axis (×{p.scale}, x y z) is above "
+                        f"{cfg.scales.single_axis_max:g}, the largest this model was trained to refine one axis by "
+                        f"(scales.single_axis_max)", f"one-axis max {f}")
+
+    def _limit(self, problem: str, key: str) -> None:
+        """Refuse ``problem`` unless extrapolation is allowed (then warn once)."""
+        if not self.allow_extrapolation:
+            raise ScaleError(problem + "; add --allow_extrapolation to try anyway")
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning("WARNING: %s: extrapolating, expect artefacts", problem)
+
     def check_acquisition(self, acquisition: Optional[str]) -> Optional[str]:
         """``acquisition`` if the model can be told it (``None`` passes), else :class:`ModelMismatchError`."""
         if acquisition is not None and acquisition not in self.acquisitions:
@@ -223,25 +280,32 @@ class Predictor:
         return fn
 
     @torch.inference_mode()
-    def super_resolve(self, slices: Union[np.ndarray, torch.Tensor], scale: ScaleLike,
+    def super_resolve(self, slices: Union[np.ndarray, torch.Tensor], scale: AxisScales,
                       on_batch: Optional[Callable[[int], None]] = None,
                       sink: Optional[Callable[[int, np.ndarray], None]] = None,
                       acquisition: Optional[str] = None) -> Optional[np.ndarray]:
-        """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s⌋, ⌊w·s⌋)`` float32.
+        """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s_h⌋, ⌊w·s_w⌋)`` float32.
 
-        Batches of ``batch_size`` slices; slices over the memory budget are tiled. Not clamped.
+        ``scale``: one scale for rows and columns (checked against ``s_max``), or a pair (the
+        caller checked it: :meth:`plan`). Batches of ``batch_size`` slices; slices over the memory
+        budget are tiled. Not clamped.
         With ``sink``, each batch goes to ``sink(start, batch)`` as it is ready and nothing is
         returned (the whole output never sits in memory). ``acquisition`` (default: the
         predictor's) is told to a conditioned model.
         """
-        f = self.check_scale(scale)
+        if isinstance(scale, (tuple, list)):
+            f_h, f_w = axis_scales(scale)
+            f = f_h if f_h == f_w else (f_h, f_w)
+        else:
+            f_h = f_w = f = self.check_scale(scale)
         x_all = torch.as_tensor(np.asarray(slices, dtype=np.float32)) if not torch.is_tensor(slices) else slices
         n, c, h, w = x_all.shape
         per_px = tiling.bytes_per_lr_pixel(self._width, c, f)
-        plan = tiling.plan_tiles(h, w, self.batch_size, per_px, self.memory_budget, self.halo, f.denominator)
+        plan = tiling.plan_tiles(h, w, self.batch_size, per_px, self.memory_budget, self.halo,
+                                 (f_h.denominator, f_w.denominator))
         if plan.is_tiled(h, w):
             logger.debug("tiling %dx%d slices into %s LR tiles (halo %d)", h, w, plan.tile, plan.halo)
-        out = None if sink is not None else np.empty((n, c, sr_size(h, f), sr_size(w, f)), dtype=np.float32)
+        out = None if sink is not None else np.empty((n, c, sr_size(h, f_h), sr_size(w, f_w)), dtype=np.float32)
         fn = self._forward(f, self.check_acquisition(acquisition) or self.acquisition)
         for i in range(0, n, plan.sub_batch):
             x = x_all[i:i + plan.sub_batch].to(self.device, dtype=torch.float32)
@@ -254,22 +318,24 @@ class Predictor:
                 on_batch(x.shape[0])
         return out
 
-    def prepare(self, case: np.ndarray, scale: ScaleLike, geometry: Optional[Geometry] = None,
-                source: str = "scan", warn: bool = True) -> PreparedCase:
-        """Check the channel count and refined size, crop and normalise ``case`` ``(C, *spatial)``, and
-        (``warn``) warn when its intensities lie far from the training data's (``source`` names it)."""
+    def prepare(self, case: np.ndarray, scale: "ScaleLike | VolumeScale", geometry: Optional[Geometry] = None,
+                source: str = "scan", warn: bool = True, slicing_axis: Optional[int] = None) -> PreparedCase:
+        """Check the channel count and refined size, crop and normalise ``case`` ``(C, *spatial)`` into slices
+        normal to ``slicing_axis`` (default: the plan's), and (``warn``) warn when its intensities lie far
+        from the training data's (``source`` names it). ``scale``: one in-plane scale or a factor per axis."""
         if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
             raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
                                      f"({self.plans.num_channels}, [z,] y, x) with channels "
                                      f"{', '.join(self.plans.channel_names)}")
-        f = self.check_scale(scale)
-        axes = in_plane_axes(case.ndim - 1, self.plans.slicing_axis)
-        refined = [sr_size(case.shape[1 + a], f) for a in axes]
+        if not isinstance(scale, VolumeScale):
+            scale = VolumeScale.in_plane(self.check_scale(scale), case.ndim - 1, self.plans.slicing_axis)
+        refined = scale.shape(case.shape[1:])
         if max(refined) > MAX_NIFTI_DIM:
-            raise ScaleError(f"{source}: scale {float(f):g} would give {' x '.join(map(str, refined))}-pixel slices, "
-                             f"above {MAX_NIFTI_DIM} per axis; give a smaller scale (-s or --target_spacing)")
+            raise ScaleError(f"{source}: factors {scale} (x y z) would give a {' x '.join(map(str, reversed(refined)))}"
+                             f" image, above {MAX_NIFTI_DIM} voxels per axis; give smaller factors (-s or "
+                             f"--target_spacing)")
         spacing = geometry.array_spacing if geometry is not None else None
-        prep = prepare_case(case, self.plans, f, array_spacing=spacing)
+        prep = prepare_case(case, self.plans, scale, array_spacing=spacing, slicing_axis=slicing_axis)
         if warn:
             self._check_intensities(prep, source)
         return prep
@@ -292,40 +358,105 @@ class Predictor:
                                "(e.g. a CT scan given to an MR model, or the reverse)?", source, c,
                                self.plans.channel_names[c], lo, hi, t_lo, t_hi)
 
-    def predict_case(self, case: np.ndarray, geometry: Optional[Geometry], scale: ScaleLike,
+    def predict_case(self, case: np.ndarray, geometry: Optional[Geometry], scale: "ScaleLike | VolumeScale",
                      out_dtype: Optional[np.dtype] = np.float32, desc: str = ""
                      ) -> Tuple[np.ndarray, Optional[Geometry]]:
         """Super-resolve one scan ``(C, z, y, x)`` (or ``(C, y, x)``) in original units.
 
-        Returns the refined ``(C, *spatial')`` array (``⌊n·s⌋`` in-plane) and its geometry
-        (``None`` when ``geometry`` is ``None``). ``out_dtype=None`` keeps the input dtype.
+        ``scale``: one in-plane scale, or a :class:`VolumeScale` (a factor per array axis;
+        ``VolumeScale.from_xyz((1, 1, 4))`` restores a thick z axis). Returns the refined
+        ``(C, *spatial')`` array (``⌊n·f⌋`` per axis) and its geometry (``None`` when ``geometry`` is
+        ``None``). ``out_dtype=None`` keeps the input dtype.
         """
-        f = self.check_scale(scale)
-        prep = self.prepare(np.asarray(case), f, geometry, desc or "scan")
-        sr = self.super_resolve_prepared(prep, f, desc)
-        out = restore_case(sr, prep, f, out_dtype)
-        geom = geometry.refined(f, prep.in_plane_axes) if geometry is not None else None
-        return out, geom
+        case = np.asarray(case)
+        vs, stages = self.plan(scale, case.ndim - 1, geometry, desc or "scan")
+        if len(stages) == 1 and len(stages[0]) == 1:
+            prep = self.prepare(case, vs, geometry, desc or "scan", slicing_axis=stages[0][0].slicing_axis)
+            sr = self.super_resolve_prepared(prep, desc)
+            return restore_case(sr, prep, out_dtype), (geometry.refined(vs) if geometry is not None else None)
+        out, geom, _ = self.run_stages(case, geometry, stages, desc)
+        from autosr.inference.prep import to_output_dtype
+        return to_output_dtype(out, case.dtype if out_dtype is None else out_dtype), geom
 
-    def super_resolve_prepared(self, prep: PreparedCase, scale: Fraction, desc: str = "",
+    def run_stages(self, case: np.ndarray, geometry: Optional[Geometry], stages: Stages, desc: str = "",
+                   check: Optional[Callable[[Pass, PreparedCase, int, np.ndarray], None]] = None
+                   ) -> Tuple[np.ndarray, Optional[Geometry], PreparedCase]:
+        """Run planned passes (:func:`~autosr.inference.passes.plan_passes`) on ``case`` ``(C, *spatial)``.
+
+        Each stage's orientations are averaged in original units, and a stage's output is the next
+        one's input. Memory: the refined scan once (orientations are added into it batch by batch)
+        plus one prepared input. ``check(pass, prep, start, sr)`` sees every batch (trust checks).
+        Returns the refined float32 scan, its geometry and the last stage's first prepared input
+        (what a writer needs).
+        """
+        last: Optional[PreparedCase] = None
+        for stage in stages:
+            acc: Optional[np.ndarray] = None
+            background: List[float] = []
+            for p in stage:
+                prep = self.prepare(case, p.scale, geometry, desc or "scan", warn=last is None and p is stage[0],
+                                    slicing_axis=p.slicing_axis)
+                if acc is None:
+                    last = prep
+                    background = [float(par.get("background", 0.0)) for par in prep.params]
+                    acc = np.empty((case.shape[0],) + p.scale.shape(case.shape[1:]), dtype=np.float32)
+                    for c, b in enumerate(background):
+                        acc[c] = b * len(stage)
+                self._add_pass(acc, prep, background, p, desc, check)
+            assert acc is not None
+            if len(stage) > 1:
+                acc /= len(stage)
+            geometry = geometry.refined(stage[0].scale) if geometry is not None else None
+            case = acc
+        assert last is not None
+        return case, geometry, last
+
+    def _add_pass(self, acc: np.ndarray, prep: PreparedCase, background: Sequence[float], p: Pass, desc: str,
+                  check: Optional[Callable[[Pass, PreparedCase, int, np.ndarray], None]]) -> None:
+        """Add one orientation's restored output (minus the background) into ``acc`` ``(C, *refined)``."""
+        sb = prep.box[p.slicing_axis] if p.slicing_axis is not None else (0, 1)
+
+        def sink(start: int, sr: np.ndarray) -> None:
+            if check is not None:
+                check(p, prep, start, sr)
+            for c in range(sr.shape[1]):
+                full = restore_batch(sr, prep, c, np.float32, start)
+                full -= background[c]
+                if p.slicing_axis is None:
+                    acc[c] += full[0]
+                else:
+                    np.moveaxis(acc[c], p.slicing_axis, 0)[sb[0] + start:sb[0] + start + len(sr)] += full
+        label = f"{desc or 'slices'} ({p.describe()})"
+        self.super_resolve_prepared(prep, label, sink=sink)
+
+    def super_resolve_prepared(self, prep: PreparedCase, desc: str = "",
                                sink: Optional[Callable[[int, np.ndarray], None]] = None) -> Optional[np.ndarray]:
-        """The network step of :meth:`predict_case`, with a progress bar over slices."""
+        """The network step of :meth:`predict_case` on a prepared case (its slices by its factors), with a
+        progress bar over slices."""
         with tqdm(total=len(prep.slices), desc=desc or "slices", unit="slice", leave=False,
                   disable=not self.progress) as bar:
-            return self.super_resolve(prep.slices, scale, on_batch=bar.update, sink=sink)
+            return self.super_resolve(prep.slices, self._pair(prep), on_batch=bar.update, sink=sink)
+
+    @staticmethod
+    def _pair(prep: PreparedCase) -> AxisScales:
+        s = prep.slice_scale
+        return s if isinstance(s, tuple) else (s, s)
 
     def predict_files(self, input_path: os.PathLike | str, output_folder: os.PathLike | str,
-                      scale: Optional[ScaleLike] = None, target_spacing: Optional[float] = None,
+                      scale: "None | ScaleLike | Sequence[ScaleLike] | ScaleRequest" = None,
+                      target_spacing: "None | float | Sequence[float]" = None,
                       overwrite: bool = False, keep_dtype: bool = False, num_parts: int = 1, part_id: int = 0,
-                      num_workers: int = 0) -> Dict[str, float]:
+                      num_workers: int = 0, preview: bool = False) -> Dict[str, float]:
         """Super-resolve every scan of ``input_path`` into ``output_folder``; returns a summary dict.
 
-        Exactly one of ``scale`` and ``target_spacing`` (mm, in-plane). See :mod:`autosr.inference.run`.
+        Exactly one of ``scale`` (one in-plane scale, or a factor per axis in x y z order) and
+        ``target_spacing`` (mm: one in-plane value, or one per axis in x y z order). See
+        :mod:`autosr.inference.run`.
         """
         from autosr.inference.run import predict_files
         return predict_files(self, input_path, output_folder, scale=scale, target_spacing=target_spacing,
                              overwrite=overwrite, keep_dtype=keep_dtype, num_parts=num_parts, part_id=part_id,
-                             num_workers=num_workers)
+                             num_workers=num_workers, preview=preview)
 
 
 __all__ = ["Predictor", "BicubicUpsampler", "ScaleError", "ModelMismatchError", "pick_device", "parse_scale",

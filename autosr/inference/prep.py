@@ -2,22 +2,24 @@
 
 Prediction sees scans the planner never saw, so the crop box and the normalisation parameters
 are fitted on the scan itself with the plan's rules (:mod:`autosr.cropping`,
-:mod:`autosr.normalization`; CT keeps the plan's fixed window). The in-plane start of the crop
-box is snapped down to a multiple of ``q`` (``s = p/q``) so the refined paste offset ``start·s``
-is an integer and the refined crop is exactly a sub-window of the refined field of view.
+:mod:`autosr.normalization`; CT keeps the plan's fixed window). The start of the crop box on each
+axis is snapped down to a multiple of that axis's ``q`` (factor ``f = p/q``) so the refined paste
+offset ``start·f`` is an integer and the refined crop is exactly a sub-window of the refined field
+of view. A case is cut into slices normal to one axis (the plan's slicing axis, or another for the
+passes of a through-plane scale, :mod:`autosr.inference.passes`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from autosr.imageio import Geometry
 from autosr.plans import Plans
 from autosr.preprocessing import slicing
-from autosr.scales import ScaleLike, as_fraction, sr_size
+from autosr.scales import ScaleLike, VolumeScale
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class PreparedCase:
     spatial_shape: Tuple[int, ...]
     slicing_axis: Optional[int]
     dtype: np.dtype
+    #: the factor of each spatial axis (1 on the slicing axis)
+    scale: VolumeScale
     #: slice index → ``(C, h, w)`` float32: the part of the scan outside the normalisation window
     #: (original units; only slices where it is not 0). The network never sees it, so it is
     #: upsampled bicubically and added back, and e.g. T2 CSF above the 99.5th percentile or CT
@@ -51,21 +55,28 @@ class PreparedCase:
 
     @property
     def in_plane_axes(self) -> Tuple[int, ...]:
-        """Array axes (of the spatial shape) refined by the scale."""
+        """Array axes (of the spatial shape) of the slices."""
         return in_plane_axes(len(self.spatial_shape), self.slicing_axis)
+
+    @property
+    def slice_scale(self) -> "Fraction | Tuple[Fraction, Fraction]":
+        """The factors of the slices (rows, columns): one fraction when they are equal."""
+        return self.scale.pair(self.slicing_axis)
 
 
 def in_plane_axes(ndim: int, slicing_axis: Optional[int]) -> Tuple[int, ...]:
     """Refined array axes of an ``ndim``-D scan (2D: both), as preprocessing stores them."""
     return tuple(slicing.in_plane_axes(ndim, slicing_axis if ndim == 3 else None))
 
-def crop_and_mask(case: np.ndarray, plans: Plans, slicing_axis: Optional[int], q: int,
+def crop_and_mask(case: np.ndarray, plans: Plans, slicing_axis: Optional[int], scale: VolumeScale,
                   array_spacing: Optional[Sequence[float]] = None) -> Tuple[List[Tuple[int, int]], np.ndarray]:
-    """The crop box (in-plane start snapped down to a multiple of ``q``) and the foreground mask."""
+    """The crop box (each axis's start snapped down to a multiple of its factor's ``q``) and the foreground
+    mask. The margin is the plan's (its slicing axis's margin on the plan's slicing axis, whatever the
+    slices), so every pass of a scan crops the same box."""
     from autosr.cropping import bounding_box, crop_box, foreground_mask
 
     spatial = case.shape[1:]
-    margin = plans.crop_margin if slicing_axis is not None else plans.crop_margin[-2:]  # as preprocessing
+    margin = plans.crop_margin if len(spatial) == 3 else plans.crop_margin[-2:]  # as preprocessing
     mask = foreground_mask(case, plans.modalities, array_spacing)
     bbox = bounding_box(mask)
     if bbox is None:
@@ -73,23 +84,33 @@ def crop_and_mask(case: np.ndarray, plans: Plans, slicing_axis: Optional[int], q
         box = [(0, n) for n in spatial]
     else:
         box = [(int(a), int(b)) for a, b in crop_box(spatial, bbox, margin)]
-    axes = in_plane_axes(len(spatial), slicing_axis)
-    return [((a // q) * q, b) if k in axes else (a, b) for k, (a, b) in enumerate(box)], mask
+    qs = [f.denominator for f in scale.factors]
+    return [((a // q) * q, b) for (a, b), q in zip(box, qs)], mask
 
 
-def prepare_case(case: np.ndarray, plans: Plans, scale: ScaleLike, crop: bool = True,
-                 array_spacing: Optional[Sequence[float]] = None) -> PreparedCase:
-    """Crop (snapped to ``q``) and normalise ``case`` ``(C, *spatial)``; cut it into slices.
+def prepare_case(case: np.ndarray, plans: Plans, scale: "ScaleLike | VolumeScale", crop: bool = True,
+                 array_spacing: Optional[Sequence[float]] = None, slicing_axis: Optional[int] = None
+                 ) -> PreparedCase:
+    """Crop (snapped to each axis's ``q``) and normalise ``case`` ``(C, *spatial)``; cut it into slices.
 
-    ``array_spacing`` (numpy order) lets the foreground's hole filling use the scan's slices.
+    ``scale``: a factor per axis, or one in-plane scale (the plan's in-plane axes). ``slicing_axis``:
+    the slices' normal (default: the plan's). ``array_spacing`` (numpy order) lets the foreground's
+    hole filling use the scan's slices.
     """
     from autosr.cropping import crop_and_normalise
 
     if case.ndim not in (3, 4):
         raise ValueError(f"expected a case (C, y, x) or (C, z, y, x), got shape {case.shape}")
-    q = as_fraction(scale).denominator
-    slicing_axis = plans.slicing_axis if case.ndim == 4 else None
-    box, mask = crop_and_mask(case, plans, slicing_axis, q, array_spacing)
+    if case.ndim == 4:
+        slicing_axis = plans.slicing_axis if slicing_axis is None else int(slicing_axis)
+    else:
+        slicing_axis = None
+    if not isinstance(scale, VolumeScale):
+        scale = VolumeScale.in_plane(scale, case.ndim - 1, slicing_axis)
+    if scale.ndim != case.ndim - 1 or (slicing_axis is not None and scale.factors[slicing_axis] != 1):
+        raise ValueError(f"factors {scale} (x y z) do not fit slices normal to axis {slicing_axis} of a "
+                         f"{case.ndim - 1}D case")
+    box, mask = crop_and_mask(case, plans, slicing_axis, scale, array_spacing)
     if not crop:
         box = [(0, n) for n in case.shape[1:]]
     normalised, params, cropped = crop_and_normalise(case, mask, box, plans.normalization)
@@ -103,7 +124,7 @@ def prepare_case(case: np.ndarray, plans: Plans, scale: ScaleLike, crop: bool = 
     kept = {int(i): np.ascontiguousarray(out_slices[i]) for i in np.flatnonzero(np.any(out_slices, axis=(1, 2, 3)))}
     value_range = [(float(np.min(case[c])), float(np.max(case[c]))) for c in range(case.shape[0])]
     return PreparedCase(np.ascontiguousarray(slices, dtype=np.float32), box, params, tuple(case.shape[1:]),
-                        slicing_axis, case.dtype, kept, value_range, _foreground_range(cropped, fg))
+                        slicing_axis, case.dtype, scale, kept, value_range, _foreground_range(cropped, fg))
 
 
 #: Foreground voxels sampled (evenly) for the percentiles of :attr:`PreparedCase.foreground_range`.
@@ -120,17 +141,13 @@ def _foreground_range(channels: np.ndarray, fg: np.ndarray) -> List[Tuple[float,
     return out
 
 
-def refined_box(box: Sequence[Tuple[int, int]], axes: Sequence[int], scale: ScaleLike) -> List[Tuple[int, int]]:
-    """The crop box on the refined grid: ``[a·s, ⌊b·s⌋)`` on refined axes (``a·s`` must be integral)."""
-    f = as_fraction(scale)
+def refined_box(box: Sequence[Tuple[int, int]], scale: VolumeScale) -> List[Tuple[int, int]]:
+    """The crop box on the refined grid: ``[a·f, ⌊b·f⌋)`` per axis (``a·f`` must be integral)."""
     out = []
-    for k, (a, b) in enumerate(box):
-        if k in axes:
-            if (a * f.numerator) % f.denominator:
-                raise ValueError(f"crop start {a} is not a multiple of q = {f.denominator}")
-            out.append((a * f.numerator // f.denominator, sr_size(b, f)))
-        else:
-            out.append((a, b))
+    for (a, b), f in zip(box, scale.factors):
+        if (a * f.numerator) % f.denominator:
+            raise ValueError(f"crop start {a} is not a multiple of q = {f.denominator}")
+        out.append((a * f.numerator // f.denominator, (b * f.numerator) // f.denominator))
     return out
 
 
@@ -145,10 +162,5 @@ def to_output_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x.astype(dtype, copy=False)
 
 
-def refine_geometry(geometry: Geometry, scale: ScaleLike, axes: Sequence[int]) -> Geometry:
-    """Output geometry: spacing/s on ``axes``, same direction, field of view kept (``Geometry.refined``)."""
-    return geometry.refined(scale, axes)
-
-
-__all__ = ["PreparedCase", "prepare_case", "refined_box", "refine_geometry", "to_output_dtype", "crop_and_mask",
+__all__ = ["PreparedCase", "prepare_case", "refined_box", "to_output_dtype", "crop_and_mask",
            "in_plane_axes"]

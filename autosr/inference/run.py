@@ -10,67 +10,30 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
-from autosr.errors import AutoSRError
 from autosr.imageio import DicomSeriesReader, Geometry, read_case
 from autosr.inference import record
 from autosr.inference.inputs import CaseInput, check_output_location, find_cases, select_part
 from autosr.inference.io_workers import IOPipeline
-from autosr.inference.prep import PreparedCase, in_plane_axes
+from autosr.inference.passes import Pass, Stages
+from autosr.inference.prep import PreparedCase
+from autosr.inference.scale_request import ScaleRequest
 from autosr.inference.trust import TrustCheck
 from autosr.inference.writer import CaseWriter, remove_stale_partials
-from autosr.scales import MAX_SCALE, ScaleLike, sr_size
+from autosr.scales import ScaleLike, VolumeScale
 
 if TYPE_CHECKING:
     from autosr.inference.predictor import Predictor
 
 logger = logging.getLogger(__name__)
-
-#: Relative tolerance between the two in-plane spacings for --target_spacing, and on the spacing reached.
-SPACING_RTOL = 1e-3
-TARGET_RTOL = 1e-4
-
-
-class TargetSpacingError(AutoSRError):
-    """--target_spacing cannot be reached with one in-plane scale."""
-
-
-def scale_for_spacing(geometry: Geometry, axes: Tuple[int, ...], target: float, source: str = "") -> Fraction:
-    """The scale ``s = spacing / target`` for the in-plane ``axes``, as a short fraction.
-
-    The two in-plane spacings must agree (one ``s`` refines both); the fraction with the smallest
-    denominator whose spacing is within 1e-4 of ``target`` is used (small ``q`` keeps crop
-    snapping and tiling fine-grained).
-    """
-    sp = [geometry.array_spacing[a] for a in axes]
-    if max(sp) - min(sp) > SPACING_RTOL * max(sp):
-        need = " and ".join(f"{v / target:.4g}" for v in sp)
-        raise TargetSpacingError(f"{source}: in-plane spacings differ ({' x '.join(f'{v:g}' for v in sp)} mm), so "
-                                 f"one scale cannot reach {target:g} mm on both axes (it would need s = {need}); "
-                                 f"give -s instead")
-    ratio = float(np.mean(sp)) / target
-    if ratio > MAX_SCALE:
-        raise TargetSpacingError(f"{source}: --target_spacing {target:g} mm would need s = {ratio:g}, above any "
-                                 f"scale AutoSR can give; give a spacing nearer the scan's {np.mean(sp):g} mm")
-    if ratio <= 1:
-        raise TargetSpacingError(f"{source}: --target_spacing {target:g} mm is not finer than the scan's in-plane "
-                                 f"spacing {np.mean(sp):g} mm; AutoSR only refines (s > 1)")
-    for q in range(1, 1001):
-        p = round(ratio * q)
-        if p > 0 and abs(float(np.mean(sp)) * q / p - target) <= TARGET_RTOL * target:
-            return Fraction(p, q)
-    return Fraction(ratio).limit_denominator(1000)
-
 
 def read_input(case: CaseInput) -> Tuple[np.ndarray, Geometry]:
     """Read a case's channels into ``(C, *spatial)`` and its geometry."""
@@ -82,33 +45,40 @@ def read_input(case: CaseInput) -> Tuple[np.ndarray, Geometry]:
 
 @dataclass
 class _Loaded:
-    prep: PreparedCase
+    """A case read and planned: one pass (``prep`` ready, streamed batch by batch) or several (``arrays``
+    kept for :meth:`Predictor.run_stages`)."""
     geometry: Geometry
-    scale: Fraction
+    scale: VolumeScale
+    stages: Stages
     input_dtype: np.dtype
+    spatial_shape: Tuple[int, ...]
+    prep: Optional[PreparedCase] = None
+    arrays: Optional[np.ndarray] = None
 
 
 def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_folder: os.PathLike | str,
-                  scale: Optional[ScaleLike] = None, target_spacing: Optional[float] = None, overwrite: bool = False,
-                  keep_dtype: bool = False, num_parts: int = 1, part_id: int = 0, num_workers: int = 0
-                  ) -> Dict[str, float]:
+                  scale: "None | ScaleLike | Sequence[ScaleLike] | ScaleRequest" = None,
+                  target_spacing: "None | float | Sequence[float]" = None, overwrite: bool = False,
+                  keep_dtype: bool = False, num_parts: int = 1, part_id: int = 0, num_workers: int = 0,
+                  preview: bool = False) -> Dict[str, float]:
     """Super-resolve every scan of ``input_path`` into ``output_folder`` (see ``autosr_predict``).
 
+    ``preview``: also write ``{case}.preview.png`` per predicted 3D scan (:mod:`autosr.inference.preview`).
+    ``scale``: one in-plane scale, or a factor per axis in x y z order; ``target_spacing``: mm, one
+    (in-plane) or one per axis (:class:`~autosr.inference.scale_request.ScaleRequest`).
     Returns ``{"scans", "skipped", "slices", "voxels", "seconds", "voxels_per_s", "slices_per_s"}``.
     """
-    if (scale is None) == (target_spacing is None):
-        raise AutoSRError("give exactly one of a scale (-s) and a target spacing (--target_spacing)")
-    fixed = predictor.check_scale(scale) if scale is not None else None  # fail before reading anything
-    if fixed is None and not 0 < target_spacing < math.inf:
-        raise TargetSpacingError(f"--target_spacing {target_spacing}: must be a positive number of mm")
+    request = ScaleRequest.parse(scale, target_spacing)
+    if request.in_plane is not None:
+        predictor.check_scale(request.in_plane)  # fail before reading anything
     input_path, output_folder = Path(input_path), Path(output_folder)
     check_output_location(input_path, output_folder)
     cases = find_cases(input_path, predictor.plans.num_channels, predictor.plans.channel_names)
     mine = select_part(cases, num_parts, part_id)
-    request = {"scale": str(fixed)} if fixed is not None else {"target_spacing": float(target_spacing)}
+    asked = request.record()
     if predictor.acquisition is not None:  # absent when unknown, so records of earlier versions still match
-        request["acquisition"] = predictor.acquisition
-    wanted = _records(predictor, mine, dict(request, keep_dtype=keep_dtype))
+        asked["acquisition"] = predictor.acquisition
+    wanted = _records(predictor, mine, dict(asked, keep_dtype=keep_dtype))
     todo = _to_predict(mine, output_folder, wanted, overwrite)
     skipped = len(mine) - len(todo)
     if skipped:
@@ -121,16 +91,33 @@ def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_
     checked = len(todo) > 1
     if checked:
         for case in tqdm(todo, desc="checking inputs", unit="scan", disable=not predictor.progress, leave=False):
-            _load(predictor, fixed, target_spacing, case)
+            _load(predictor, request, case, check_only=True)
     remove_stale_partials(output_folder)
     created = _missing_folders(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
-    load = functools.partial(_load, predictor, fixed, target_spacing, quiet=checked)
+    load = functools.partial(_load, predictor, request, quiet=checked)
     try:
-        return _run(predictor, todo, output_folder, wanted, load, keep_dtype, num_workers, skipped)
+        summary = _run(predictor, todo, output_folder, wanted, load, keep_dtype, num_workers, skipped)
     except BaseException:
         _remove_empty(created)  # a failed run leaves no empty folder behind that it made
         raise
+    if preview:
+        _write_previews(todo, output_folder, predictor.progress)
+    return summary
+
+
+def _write_previews(cases: Sequence[CaseInput], folder: Path, progress: bool) -> None:
+    """``{case}.preview.png`` of each predicted 3D scan: its first channel, input vs B-spline vs output."""
+    from autosr.imageio import read_image
+    from autosr.inference.preview import preview_path, write_preview
+
+    for case in tqdm(cases, desc="previews", unit="scan", disable=not progress, leave=False):
+        arrays, geometry = read_input(case)
+        if arrays.ndim != 4:
+            continue
+        out, out_geometry = read_image(case.output_files(folder)[0])
+        path = write_preview(preview_path(folder, case.name), case.name, arrays[0], geometry, out, out_geometry)
+        logger.info("%s: preview %s", case.name, path)
 
 
 def _records(predictor: "Predictor", cases: Sequence[CaseInput], request: Dict[str, Any]
@@ -176,21 +163,24 @@ def _remove_empty(folders: Sequence[Path]) -> None:
             return  # not empty (something was written) or already gone: keep it and its parents
 
 
-def _load(predictor: "Predictor", fixed: Optional[Fraction], target_spacing: Optional[float], case: CaseInput,
-          quiet: bool = False) -> _Loaded:
-    """Read a case (every image check of the reader), find its scale and crop and normalise it; ``quiet``:
-    without the log lines and warnings (said already when the inputs were checked)."""
+def _load(predictor: "Predictor", request: ScaleRequest, case: CaseInput, quiet: bool = False,
+          check_only: bool = False) -> _Loaded:
+    """Read a case (every image check of the reader), find its factors and passes, and crop and normalise it
+    when one pass does; ``quiet``: without the log lines and warnings (said already when the inputs were
+    checked)."""
     arrays, geometry = read_input(case)
-    if fixed is not None:
-        s = fixed
-    else:
-        axes = in_plane_axes(arrays.ndim - 1, predictor.plans.slicing_axis)
-        s = predictor.check_scale(scale_for_spacing(geometry, axes, float(target_spacing), str(case.sources[0])))
-        if not quiet:
-            logger.info("%s: scale %s (%.6g) gives %.6g mm in-plane", case.name, s, float(s),
-                        geometry.array_spacing[axes[0]] / float(s))
-    return _Loaded(predictor.prepare(arrays, s, geometry, str(case.sources[0]), warn=not quiet), geometry, s,
-                   arrays.dtype)
+    source = str(case.sources[0])
+    vs, stages = predictor.plan(request, arrays.ndim - 1, geometry, source)
+    if not quiet and request.in_plane is None:
+        logger.info("%s: factors %s (x y z) give %s mm", case.name, " ".join(f"{float(f):.6g}" for f in vs.xyz),
+                    " x ".join(f"{v:.6g}" for v in geometry.refined(vs).spacing))
+    loaded = _Loaded(geometry, vs, stages, arrays.dtype, arrays.shape[1:])
+    if len(stages) == 1 and len(stages[0]) == 1:
+        loaded.prep = predictor.prepare(arrays, vs, geometry, source, warn=not quiet,
+                                        slicing_axis=stages[0][0].slicing_axis)
+    elif not check_only:
+        loaded.arrays = arrays
+    return loaded
 
 
 def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
@@ -204,25 +194,13 @@ def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
             checks: Dict[str, Any] = {}  # filled before the writer closes, read when it writes the record
             after = None if want is None else functools.partial(_write_record, record.record_path(output_folder, case),
                                                                    want, checks, outputs)
-            writer = CaseWriter(item.prep, item.scale, item.geometry, outputs,
-                                item.input_dtype if keep_dtype else np.float32, background_thread=num_workers > 0,
-                                after_write=after)
-            trust = TrustCheck(predictor.configuration, item.scale, case.name, len(item.prep.slices))
-            trust.check_input(item.prep.slices)
-
-            def sink(start: int, sr: np.ndarray, prep: PreparedCase = item.prep) -> None:
-                trust.add(start, prep.slices[start:start + len(sr)], sr)
-                writer.add(start, sr)
-            try:
-                predictor.super_resolve_prepared(item.prep, item.scale, desc=case.name, sink=sink)
-                checks.update(trust.finish())
-                io.track(writer.close())
-            except BaseException:
-                writer.abort()  # no partial file of this scan; finished scans stay
-                raise
+            dtype = item.input_dtype if keep_dtype else np.float32
+            if item.prep is not None:
+                n_slices += _predict_streamed(predictor, case, item, outputs, dtype, num_workers, after, checks, io)
+            else:
+                n_slices += _predict_stages(predictor, case, item, outputs, dtype, num_workers, after, checks, io)
             n_scans += 1
-            n_slices += len(item.prep.slices)
-            n_voxels += _refined_voxels(item.prep, item.scale)
+            n_voxels += int(np.prod(item.scale.shape(item.spatial_shape))) * predictor.plans.num_channels
         io.finish()
     seconds = max(time.perf_counter() - start, 1e-9)
     summary = {"scans": n_scans, "skipped": skipped, "slices": n_slices, "voxels": n_voxels, "seconds": seconds,
@@ -238,10 +216,61 @@ def _write_record(path: Path, want: Dict[str, Any], checks: Dict[str, Any], outp
     record.write(path, {**want, "checks": checks}, outputs, tmp)
 
 
-def _refined_voxels(prep: PreparedCase, scale: Fraction) -> int:
-    axes = prep.in_plane_axes
-    return int(np.prod([sr_size(n, scale) if k in axes else n for k, n in enumerate(prep.spatial_shape)])) \
-        * prep.slices.shape[1]
+def _predict_streamed(predictor: "Predictor", case: CaseInput, item: _Loaded, outputs: Sequence[Path],
+                      dtype: np.dtype, num_workers: int, after: Optional[Callable[[Path], None]],
+                      checks: Dict[str, Any], io: IOPipeline) -> int:
+    """One pass: batches go to the writer as they come (a NIfTI output is streamed to disk). Returns slices."""
+    prep = item.prep
+    writer = CaseWriter(prep, item.geometry, outputs, dtype, background_thread=num_workers > 0, after_write=after)
+    trust = TrustCheck(predictor.configuration, prep.slice_scale, case.name, len(prep.slices))
+    trust.check_input(prep.slices)
+
+    def sink(start: int, sr: np.ndarray) -> None:
+        trust.add(start, prep.slices[start:start + len(sr)], sr)
+        writer.add(start, sr)
+    try:
+        predictor.super_resolve_prepared(prep, desc=case.name, sink=sink)
+        checks.update(trust.finish())
+        io.track(writer.close())
+    except BaseException:
+        writer.abort()  # no partial file of this scan; finished scans stay
+        raise
+    return len(prep.slices)
 
 
-__all__ = ["predict_files", "scale_for_spacing", "read_input", "TargetSpacingError"]
+def _predict_stages(predictor: "Predictor", case: CaseInput, item: _Loaded, outputs: Sequence[Path],
+                    dtype: np.dtype, num_workers: int, after: Optional[Callable[[Path], None]],
+                    checks: Dict[str, Any], io: IOPipeline) -> int:
+    """Several passes (a through-plane factor): the refined scan is assembled in memory, then written.
+    The trust checks measure the last stage's first orientation (the thick axis). Returns slices."""
+    arrays, item.arrays = item.arrays, None  # the stages hold it no longer than needed
+    measured = item.stages[-1][0]
+    trust: Optional[TrustCheck] = None
+    n_slices = 0
+
+    def check(p: Pass, prep: PreparedCase, start: int, sr: np.ndarray) -> None:
+        nonlocal trust, n_slices
+        n_slices += len(sr)
+        if p is not measured:
+            return
+        if trust is None:
+            trust = TrustCheck(predictor.configuration, prep.slice_scale, case.name, len(prep.slices))
+            trust.check_input(prep.slices)
+        trust.add(start, prep.slices[start:start + len(sr)], sr)
+    refined, _, last = predictor.run_stages(arrays, item.geometry, item.stages, case.name, check=check)
+    del arrays
+    geometry = item.geometry if len(item.stages) == 1 else item.geometry.refined(item.stages[0][0].scale)
+    writer = CaseWriter(last, geometry, outputs, dtype, background_thread=num_workers > 0, after_write=after,
+                        whole=True)
+    try:
+        if trust is not None:
+            checks.update(trust.finish())
+        writer.write_whole(refined)
+        io.track(writer.close())
+    except BaseException:
+        writer.abort()
+        raise
+    return n_slices
+
+
+__all__ = ["predict_files", "read_input"]

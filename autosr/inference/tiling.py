@@ -1,7 +1,8 @@
 """Bounded-memory super-resolution of large slices: overlapping tiles, blended in the refined space.
 
-A tile is an LR window ``[a, b)`` per axis whose start ``a`` is a multiple of ``q`` (``s = p/q``),
-so its refined output is *exactly* the sub-window ``[a·s, ⌊b·s⌋)`` of the untiled output
+A tile is an LR window ``[a, b)`` per axis whose start ``a`` is a multiple of that axis's ``q``
+(``s = p/q``; rows and columns may have different factors), so its refined output is *exactly*
+the sub-window ``[a·s, ⌊b·s⌋)`` of the untiled output
 (centre convention, documentation/internals.md). Near an interior tile edge the network sees
 zero padding instead of the neighbouring pixels, so each tile's output is trusted only farther
 than ``halo`` LR pixels from such an edge (``halo`` ≥ the network's receptive radius); over the
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autosr.scales import ScaleLike, as_fraction, sr_size
+from autosr.scales import AxisScales, ScaleLike, as_fraction, axis_scales, sr_size
 
 #: Default LR pixels over which a tile's weight ramps from 0 to 1 after its halo.
 DEFAULT_RAMP = 8
@@ -100,35 +101,36 @@ class TilePlan:
         return self.tile[0] < h or self.tile[1] < w
 
 
-def bytes_per_lr_pixel(width: int, channels: int, scale: ScaleLike) -> int:
+def bytes_per_lr_pixel(width: int, channels: int, scale: AxisScales) -> int:
     """Rough peak working memory (bytes) of one LR pixel of one slice through a MetaSR generator.
 
     About five feature maps of ``width`` live at once in the body (input, two convs, residual
-    sum, skip) and the Meta-Upscale holds a few refined-size tensors of ``channels·s²``.
+    sum, skip) and the Meta-Upscale holds a few refined-size tensors of ``channels·s_h·s_w``.
     """
-    s = float(as_fraction(scale))
-    return 4 * (5 * max(width, 1) + 6 * channels * math.ceil(s) ** 2)
+    s_h, s_w = axis_scales(scale)
+    return 4 * (5 * max(width, 1) + 6 * channels * math.ceil(s_h) * math.ceil(s_w))
 
 
-def plan_tiles(h: int, w: int, batch: int, per_pixel: int, budget_bytes: int, halo: int, q: int,
-               ramp: int = DEFAULT_RAMP) -> TilePlan:
+def plan_tiles(h: int, w: int, batch: int, per_pixel: int, budget_bytes: int, halo: int,
+               q: "int | Tuple[int, int]", ramp: int = DEFAULT_RAMP) -> TilePlan:
     """Largest batch/tile whose working memory ``sub_batch·tile_h·tile_w·per_pixel`` fits the budget.
 
     Whole slices first (fewer slices per step before any tiling); then square-ish tiles, never
     smaller than the overlap needs. The budget is a target: a tile of the minimum size is used
-    even when it alone exceeds the budget.
+    even when it alone exceeds the budget. ``q``: the rows' and columns' denominators (or one for both).
     """
+    q_h, q_w = (q, q) if isinstance(q, int) else (int(q[0]), int(q[1]))
     per_slice = h * w * per_pixel
     if per_slice * batch <= budget_bytes or per_slice <= budget_bytes:
         return TilePlan(max(1, min(batch, budget_bytes // max(per_slice, 1))), (h, w), halo, ramp)
-    min_tile = 2 * halo + ramp + q
-    side = max(min_tile, int(math.sqrt(budget_bytes / per_pixel)))
-    th, tw = min(h, side), min(w, side)
+    min_h, min_w = 2 * halo + ramp + q_h, 2 * halo + ramp + q_w
+    side = int(math.sqrt(budget_bytes / per_pixel))
+    th, tw = min(h, max(min_h, side)), min(w, max(min_w, side))
     if th == h:  # a short, wide slice: spend the budget on width
-        tw = min(w, max(min_tile, budget_bytes // (per_pixel * h)))
+        tw = min(w, max(min_w, budget_bytes // (per_pixel * h)))
     elif tw == w:
-        th = min(h, max(min_tile, budget_bytes // (per_pixel * w)))
-    return TilePlan(1, (balanced_tile(h, th, halo, q, ramp), balanced_tile(w, tw, halo, q, ramp)), halo, ramp)
+        th = min(h, max(min_h, budget_bytes // (per_pixel * w)))
+    return TilePlan(1, (balanced_tile(h, th, halo, q_h, ramp), balanced_tile(w, tw, halo, q_w, ramp)), halo, ramp)
 
 
 def balanced_tile(n: int, max_tile: int, halo: int, q: int, ramp: int = DEFAULT_RAMP) -> int:
@@ -148,30 +150,30 @@ def balanced_tile(n: int, max_tile: int, halo: int, q: int, ramp: int = DEFAULT_
     return max_tile
 
 
-def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale: ScaleLike,
+def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale: AxisScales,
               tile: Sequence[int], halo: int, ramp: int = DEFAULT_RAMP,
               out_device: Optional[torch.device] = None) -> torch.Tensor:
-    """Apply ``fn`` (``(B, C, h', w') → (B, C', ⌊h'·s⌋, ⌊w'·s⌋)``) to ``x`` ``(B, C, h, w)`` tile by tile.
+    """Apply ``fn`` (``(B, C, h', w') → (B, C', ⌊h'·s_h⌋, ⌊w'·s_w⌋)``) to ``x`` ``(B, C, h, w)`` tile by tile.
 
-    Returns ``(B, C', ⌊h·s⌋, ⌊w·s⌋)`` on ``out_device`` (default: ``x``'s device). Untiled
+    Returns ``(B, C', ⌊h·s_h⌋, ⌊w·s_w⌋)`` on ``out_device`` (default: ``x``'s device). Untiled
     (one call) when the tile covers the slice.
     """
-    f = as_fraction(scale)
+    f_h, f_w = axis_scales(scale)
     b, _, h, w = x.shape
-    rows = windows_1d(h, int(tile[0]), halo, f.denominator, ramp)
-    cols = windows_1d(w, int(tile[1]), halo, f.denominator, ramp)
+    rows = windows_1d(h, int(tile[0]), halo, f_h.denominator, ramp)
+    cols = windows_1d(w, int(tile[1]), halo, f_w.denominator, ramp)
     out_device = out_device or x.device
     if len(rows) == 1 and len(cols) == 1:
         return fn(x).to(out_device)
-    out_h, out_w = sr_size(h, f), sr_size(w, f)
+    out_h, out_w = sr_size(h, f_h), sr_size(w, f_w)
     acc: Optional[torch.Tensor] = None
     norm = torch.zeros(out_h, out_w, dtype=torch.float64, device=out_device)
     for a0, a1 in rows:
-        wr = torch.as_tensor(weights_1d(a0, a1, h, f, halo, ramp), device=out_device)
-        r0 = a0 * f.numerator // f.denominator
+        wr = torch.as_tensor(weights_1d(a0, a1, h, f_h, halo, ramp), device=out_device)
+        r0 = a0 * f_h.numerator // f_h.denominator
         for c0, c1 in cols:
-            wc = torch.as_tensor(weights_1d(c0, c1, w, f, halo, ramp), device=out_device)
-            c0_out = c0 * f.numerator // f.denominator
+            wc = torch.as_tensor(weights_1d(c0, c1, w, f_w, halo, ramp), device=out_device)
+            c0_out = c0 * f_w.numerator // f_w.denominator
             y = fn(x[:, :, a0:a1, c0:c1].contiguous()).to(out_device)  # strided views slow conv2d down
             if acc is None:
                 acc = torch.zeros(b, y.shape[1], out_h, out_w, dtype=y.dtype, device=out_device)

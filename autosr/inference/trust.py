@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from fractions import Fraction
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 from autosr.degradation.acquisition import NAMED, Acquisition, recipe
 from autosr.degradation.estimate import consistency_error, estimate_snr
 from autosr.plans import Configuration
+from autosr.scales import AxisScales
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def checked_families(config: Optional[Configuration]) -> List[Tuple[str, Acquisi
 class TrustCheck:
     """Measures one scan (see module doc): :meth:`check_input` before prediction, :meth:`add` per batch."""
 
-    def __init__(self, config: Optional[Configuration], scale: Fraction, source: str, n_slices: int) -> None:
+    def __init__(self, config: Optional[Configuration], scale: AxisScales, source: str, n_slices: int) -> None:
         self.config, self.scale, self.source = config, scale, source
         self.families = checked_families(config)
         step = max(1, math.ceil(n_slices / MAX_SLICES))

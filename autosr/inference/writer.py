@@ -36,8 +36,8 @@ import numpy as np
 
 from autosr.dataset import pid_tag, remove_partials
 from autosr.imageio import Geometry, file_ending, write_image
-from autosr.inference.prep import PreparedCase, in_plane_axes, refined_box, to_output_dtype
-from autosr.scales import ScaleLike, as_fraction, sr_size
+from autosr.inference.prep import PreparedCase, refined_box, to_output_dtype
+from autosr.scales import AxisScales
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def remove_stale_partials(folder: Path) -> None:
             logger.info("removed %s, left by an interrupted run", p)
 
 
-def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale: ScaleLike,
+def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale: AxisScales,
                     shape: Sequence[int]) -> Optional[np.ndarray]:
     """Bicubic upsampling of the out-of-window part of slices ``[start, start + n)`` (``None`` if all 0)."""
     idx = [i for i in range(start, start + n) if i in prep.outside]
@@ -92,23 +92,21 @@ def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale:
     return out
 
 
-def restore_batch(sr: np.ndarray, prep: PreparedCase, scale: ScaleLike, channel: int, dtype: np.dtype,
-                  start: int = 0) -> np.ndarray:
+def restore_batch(sr: np.ndarray, prep: PreparedCase, channel: int, dtype: np.dtype, start: int = 0) -> np.ndarray:
     """SR slices ``(b, C, h', w')`` (prepared slices ``start…``) of one channel → full-FOV refined
     slices ``(b, H', W')`` in ``dtype``: clamped to [0, 1], de-normalised, the out-of-window part
     of the input added back (bicubic), clipped to the input's value range, pasted into the
     background."""
     from autosr.normalization import denormalize
-    f = as_fraction(scale)
-    axes = in_plane_axes(len(prep.spatial_shape), prep.slicing_axis)
-    rbox = refined_box(prep.box, axes, f)
-    full = [sr_size(prep.spatial_shape[a], f) for a in axes]
+    axes = prep.in_plane_axes
+    rbox = refined_box(prep.box, prep.scale)
+    full = [prep.scale.shape(prep.spatial_shape)[a] for a in axes]
     (r0, r1), (c0, c1) = (rbox[a] for a in axes)
     params = prep.params[channel]
     background = to_output_dtype(np.asarray([float(params.get("background", 0.0))]), dtype)[0]
     out = np.full((sr.shape[0], full[0], full[1]), background, dtype=dtype)
     vals = np.asarray(denormalize(np.clip(sr[:, channel], 0.0, 1.0), params), dtype=np.float32)
-    extra = _outside_window(prep, start, sr.shape[0], channel, f, vals.shape[1:])
+    extra = _outside_window(prep, start, sr.shape[0], channel, prep.slice_scale, vals.shape[1:])
     if extra is not None:
         vals += extra
     if prep.value_range:
@@ -157,21 +155,22 @@ class CaseWriter:
     """Receive SR batches of one prepared case in order; write its channel files on :meth:`close`.
 
     ``files`` (one per channel) may be ``None`` to only assemble the array (:attr:`array`).
-    ``background_thread``: compress/paste in a worker thread instead of the caller's.
+    ``geometry`` is the input's: the output's is it refined by ``prep.scale``. ``whole``: the refined
+    scan arrives in one piece (:meth:`write_whole`, a through-plane scale's fused passes) instead of
+    batch by batch. ``background_thread``: compress/paste in a worker thread instead of the caller's.
     ``after_write(tmp)``: called once the files are in place, with the temporary folder, to put
     further files (the case's record) in place atomically too.
     """
 
-    def __init__(self, prep: PreparedCase, scale: ScaleLike, geometry: Optional[Geometry],
-                 files: Optional[Sequence[Path]], dtype: Any = np.float32, background_thread: bool = False,
-                 after_write: Optional[Callable[[Path], None]] = None) -> None:
-        self.prep, self.scale, self.dtype = prep, as_fraction(scale), np.dtype(dtype)
+    def __init__(self, prep: PreparedCase, geometry: Optional[Geometry], files: Optional[Sequence[Path]],
+                 dtype: Any = np.float32, background_thread: bool = False,
+                 after_write: Optional[Callable[[Path], None]] = None, whole: bool = False) -> None:
+        self.prep, self.dtype, self.whole = prep, np.dtype(dtype), whole
         self.after_write = after_write
         self.files = [Path(f) for f in files] if files is not None else None
-        self.geometry = geometry.refined(self.scale, prep.in_plane_axes) if geometry is not None else None
-        axes = prep.in_plane_axes
-        self.full_shape = tuple(sr_size(n, self.scale) if k in axes else n for k, n in enumerate(prep.spatial_shape))
-        self.sb = prep.box[prep.slicing_axis] if prep.slicing_axis is not None else (0, 1)
+        self.geometry = geometry.refined(prep.scale) if geometry is not None else None
+        self.full_shape = prep.scale.shape(prep.spatial_shape)
+        self.sb = prep.box[prep.slicing_axis] if prep.slicing_axis is not None and not whole else (0, 1)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="autosr-case") if background_thread else None
         self._pending: List[Future] = []
         self._tmp: Optional[Path] = None
@@ -186,7 +185,7 @@ class CaseWriter:
 
     # ------------------------------------------------------------ set-up
     def _streamable(self) -> bool:
-        return (self.files is not None and self.geometry is not None and self.prep.slicing_axis == 0
+        return (self.files is not None and self.geometry is not None and (self.prep.slicing_axis == 0 or self.whole)
                 and len(self.full_shape) == 3 and self.full_shape[0] >= 2 and max(self.full_shape) <= MAX_NIFTI_DIM
                 and all(file_ending(f) in (".nii", ".nii.gz") for f in self.files))
 
@@ -200,6 +199,8 @@ class CaseWriter:
         if header is not None:
             self.streams = [_ChannelStream(f, self._tmp, header) for f in self.files]
             self._background_slices(self.sb[0])  # slices before the crop box
+        elif self.whole:
+            self.array = None  # given by write_whole
         else:
             self.array = np.empty((len(self.prep.params),) + self.full_shape, dtype=self.dtype)
             for c in range(len(self.prep.params)):
@@ -230,9 +231,21 @@ class CaseWriter:
         self._next = start + sr.shape[0]
         self._run(self._add, start, sr)
 
+    def write_whole(self, refined: np.ndarray) -> None:
+        """The whole refined scan ``(C, *refined shape)`` in original units (``whole`` writers)."""
+        if not self.whole or refined.shape[1:] != self.full_shape:
+            raise ValueError(f"write_whole needs a whole writer and shape (C, {self.full_shape}), got {refined.shape}")
+        if self.streams is not None:
+            for c, stream in enumerate(self.streams):
+                for k in range(refined.shape[1]):  # slice by slice: no second copy of the scan
+                    stream.write(np.ascontiguousarray(to_output_dtype(refined[c, k], self.dtype)).tobytes())
+        else:
+            self.array = to_output_dtype(refined, self.dtype)
+        self._next = len(self.prep.slices)
+
     def _add(self, start: int, sr: np.ndarray) -> None:
         for c in range(sr.shape[1]):
-            full = restore_batch(sr, self.prep, self.scale, c, self.dtype, start)
+            full = restore_batch(sr, self.prep, c, self.dtype, start)
             if self.streams is not None:
                 self.streams[c].write(np.ascontiguousarray(full).tobytes())
             else:
@@ -268,7 +281,8 @@ class CaseWriter:
         if self._next != len(self.prep.slices):
             raise RuntimeError(f"only {self._next} of {len(self.prep.slices)} slices were written")
         if self.streams is not None:
-            self._background_slices(self.full_shape[0] - self.sb[1])
+            if not self.whole:
+                self._background_slices(self.full_shape[0] - self.sb[1])
             for s in self.streams:
                 s.finish()
             for s in self.streams:
@@ -296,8 +310,7 @@ class CaseWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def restore_case(sr_slices: np.ndarray, prep: PreparedCase, scale: ScaleLike,
-                 out_dtype: Optional[Any] = np.float32) -> np.ndarray:
+def restore_case(sr_slices: np.ndarray, prep: PreparedCase, out_dtype: Optional[Any] = np.float32) -> np.ndarray:
     """De-normalise all SR slices ``(S, C, H, W)`` and paste them into the full refined field of view.
 
     The SR is clamped to [0, 1] first: the network was trained on that range and inputs were
@@ -306,7 +319,7 @@ def restore_case(sr_slices: np.ndarray, prep: PreparedCase, scale: ScaleLike,
     channel's background value. ``out_dtype=None`` keeps the input's dtype (integers rounded and
     clipped).
     """
-    w = CaseWriter(prep, scale, None, None, prep.dtype if out_dtype is None else out_dtype)
+    w = CaseWriter(prep, None, None, prep.dtype if out_dtype is None else out_dtype)
     w.add(0, sr_slices)
     w.close()
     assert w.array is not None

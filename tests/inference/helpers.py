@@ -10,6 +10,9 @@ import torch
 from autosr.networks.meta_sr import MetaSRGenerator
 
 TINY_NET = {"name": "MetaSR", "width": 8, "depth": 1, "mlp_hidden": 16, "upsample_skip": "bicubic"}
+#: A per-axis model trained (as far as its plan says) for one-axis factors up to 6 as well.
+PER_AXIS_NET = dict(TINY_NET, per_axis_scale=True)
+PER_AXIS_SCALES = {"max": 4.0, "single_axis_probability": 0.25, "single_axis_max": 6.0}
 
 
 def channel_plan(modality: str) -> Dict:
@@ -22,7 +25,7 @@ def channel_plan(modality: str) -> Dict:
 def make_model_folder(root: Path, channels: Sequence[str] = ("T2",), slicing_axis: int = 0,
                       margin: Sequence[int] = (0, 2, 2), scale_max: float = 4.0, folds: Sequence[int] = (0,),
                       configuration: str = "2d_cpu", net: Optional[Dict] = None, dataset: str = "Dataset001_Synth",
-                      seed: int = 0, degradation_mode: str = "synthetic") -> Path:
+                      seed: int = 0, degradation_mode: str = "synthetic", scales: Optional[Dict] = None) -> Path:
     """``root/Dataset001_Synth/MetaSRTrainer__autosrPlans__{configuration}/`` with ``fold_N/checkpoint_final.pth``."""
     modalities = ["CT" if c.upper() == "CT" else "MR" for c in channels]
     folder = Path(root) / dataset / f"MetaSRTrainer__autosrPlans__{configuration}"
@@ -34,7 +37,7 @@ def make_model_folder(root: Path, channels: Sequence[str] = ("T2",), slicing_axi
         "normalization": [channel_plan(m) for m in modalities],
         "configurations": {configuration: {
             "data_identifier": f"autosrPlans_{configuration}",
-            "scales": {"max": scale_max},
+            "scales": dict(scales) if scales is not None else {"max": scale_max},
             "degradation": {"mode": degradation_mode, "kernel_size": 3, "sigma": 0.8},
             "network": net_cfg}},
     }

@@ -10,7 +10,8 @@ from autosr.imageio import Geometry, write_image
 from autosr.inference.inputs import PredictionInputError, check_output_location, find_cases, select_part
 from autosr.inference.model_folder import ModelNotFoundError, open_model_folder, resolve_model_folder
 from autosr.inference.predictor import ScaleError, parse_scale
-from autosr.inference.run import TargetSpacingError, scale_for_spacing
+from autosr.inference.scale_request import ScaleRequest, TargetSpacingError
+from autosr.scales import VolumeScale
 from tests.inference.helpers import make_model_folder
 
 GEOM = Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
@@ -57,14 +58,17 @@ def test_extrapolation_allowed_with_warning(caplog):
 
 
 def test_scale_for_spacing():
+    def resolve(geom, mm):
+        return ScaleRequest.parse(target_spacing=mm).resolve(geom, 3, 0, "t2.nii.gz")
+
     g = Geometry((0.75, 0.75, 5.5), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-    assert scale_for_spacing(g, (1, 2), 0.3) == Fraction(5, 2)
-    s = scale_for_spacing(Geometry((0.9766, 0.9766, 2.0), (0, 0, 0), g.direction), (1, 2), 0.5)
+    assert resolve(g, 0.3) == VolumeScale((Fraction(1), Fraction(5, 2), Fraction(5, 2)))
+    s = resolve(Geometry((0.9766, 0.9766, 2.0), (0, 0, 0), g.direction), 0.5).factors[2]
     assert abs(0.9766 / float(s) - 0.5) <= 0.5e-4 and s.denominator <= 1000
-    with pytest.raises(TargetSpacingError, match="not finer than the scan's in-plane spacing 0.75 mm"):
-        scale_for_spacing(g, (1, 2), 1.0)
+    with pytest.raises(TargetSpacingError, match="t2.nii.gz: .*not finer than the scan's in-plane spacing 0.75 mm"):
+        resolve(g, 1.0)
     with pytest.raises(TargetSpacingError, match="in-plane spacings differ .*s = 1.6 and 2"):
-        scale_for_spacing(Geometry((1.0, 0.8, 3.0), (0, 0, 0), g.direction), (1, 2), 0.5)
+        resolve(Geometry((1.0, 0.8, 3.0), (0, 0, 0), g.direction), 0.5)
 
 
 def test_find_cases_grouping_and_errors(tmp_path):

@@ -116,10 +116,14 @@ def test_planned_sigma_is_the_degradation_default():
     assert _default_sigma(3) == default_sigma(3) and _default_sigma(5) == default_sigma(5)
 
 
-def test_a_thick_axis_sets_how_far_one_axis_batches_would_refine(autosr_folders):
+def test_one_axis_batches_by_default_and_self_supervised_on_thick_data(autosr_folders):
     _, thick = _plan(autosr_folders["raw"], dataset_id=3, shape=(40, 44, 6), spacing_xyz=(7.5, 0.75, 0.75))
     _, iso = _plan(autosr_folders["raw"], dataset_id=4, shape=(28, 24, 30), spacing_xyz=(1, 1, 1))
-    for plans, expected in ((thick, 10.0), (iso, 6.0)):   # the 10:1 spacing ratio, else at least 6
-        scales = plans.configuration("2d_cpu").scales
-        assert scales.single_axis_max == expected and scales.single_axis_probability == 0
-        assert "spacing ratio" in plans.raw["configurations"]["2d_cpu"]["scales"]["why"]
+    for plans, expected, share in ((thick, 10.0, 0.5), (iso, 6.0, 0.25)):   # the 10:1 spacing ratio, else at least 6
+        for name in ("2d", "2d_cpu"):
+            scales, why = plans.configuration(name).scales, plans.raw["configurations"][name]["scales"]["why"]
+            assert scales.single_axis_max == expected and scales.single_axis_probability == share
+            assert "spacing ratio" in why and ("self-supervised" in why) == (plans is thick)
+            assert plans.configuration(name).network.get("per_axis_scale") is True
+        paper = plans.configuration("2d_paper")
+        assert paper.scales.single_axis_probability == 0 and not paper.network.get("per_axis_scale")

@@ -183,7 +183,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(env):
 def test_single_axis_training_needs_and_uses_a_per_axis_network(env, capsys):
     """Batches refining one axis train a per-axis Meta-Upscale, which then refines (1, 4) as well as 2.5."""
     single = {"scales.single_axis_probability": 0.5, "scales.single_axis_max": 4.0}
-    assert train_cli(1, 0, **single) == 1
+    assert train_cli(1, 0, **single, **{"network.per_axis_scale": False}) == 1
     err = capsys.readouterr().err
     assert "needs network.per_axis_scale true" in err and "Traceback" not in err
     assert train_cli(1, 0, steps=8, warmup=8, **single, **{"network.per_axis_scale": True}) == 0
