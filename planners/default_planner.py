@@ -51,7 +51,8 @@ class DefaultPlanner:
     scale_step = 0.05
     scale_sampling = "grid"
     told_probability = 0.8           # share of training patches whose acquisition kind the network is told
-    single_axis_probability = 0.25   # share of batches refining one axis only (thick slices), 2d and 2d_cpu
+    single_axis_probability = 0.25   # share of batches refining one axis only (thick slices), 2d (long schedule)
+    cpu_single_axis_probability = 0.5  # 2d_cpu: its warm-up is lengthened so in-plane batches keep their number
     self_supervised_probability = 0.5  # that share when every scan is thick-slice (no isotropic scan to learn from)
     thick_ratio = 2.0                # a scan whose coarsest spacing is this many times its finest is thick-slice
     inplane_margin = 4               # px of background kept around the foreground in-plane
@@ -139,8 +140,9 @@ class DefaultPlanner:
         network = self._apply(pre + ("network",), self.plan_network(name, degradation))
         patch = self._apply(pre + ("patch",), self.plan_patch(name, raw, network))
         step = self.cpu["scale_step"] if self.is_cpu(name) else self.scale_step
-        scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step,
-                                                                  single_axis=name != "2d_paper"))
+        share = 0.0 if name == "2d_paper" else (self.cpu_single_axis_probability if self.is_cpu(name)
+                                                 else self.single_axis_probability)
+        scales = self._apply(pre + ("scales",), self.plan_scales(min(patch["size"]), step, single_axis=share))
         conf = {"data_identifier": self.data_identifier, "patch": patch, "scales": scales,
                 "degradation": degradation, "network": network,
                 "critic": self._apply(pre + ("critic",), self.plan_critic(name)),
@@ -239,9 +241,9 @@ class DefaultPlanner:
                    f"estimated {est:.2f} GB per sample + {fixed:g} GB fixed")
         return {"size": [size, size], "batch_size": batch, "min_lr_patch": self.min_lr_patch, "why": "; ".join(why)}
 
-    def plan_scales(self, patch: int, step: Optional[float] = None, single_axis: bool = True) -> Dict[str, Any]:
-        """The scale distribution; ``single_axis``: also one-axis batches (thick slices), so the model restores
-        a thick axis (``autosr_predict -s 1 1 4``) as well as in-plane scales."""
+    def plan_scales(self, patch: int, step: Optional[float] = None, single_axis: float = 0.25) -> Dict[str, Any]:
+        """The scale distribution; ``single_axis``: the share of one-axis batches (thick slices), so the model
+        restores a thick axis (``autosr_predict -s 1 1 4``) as well as in-plane scales (0: in-plane only)."""
         step = self.scale_step if step is None else step
         grid = ScalePlan(max=self.scale_max, sampling="grid", step=step).values()
         ok = [s for s in grid if lr_size(patch, str(round(s, 6))) >= self.min_lr_patch]
@@ -257,7 +259,7 @@ class DefaultPlanner:
         ratio = self.largest_spacing_ratio()
         single_max = max(self.single_axis_min_max, math.ceil(ratio / step) * step)
         thick = self.all_thick_slice()
-        share = (self.self_supervised_probability if thick else self.single_axis_probability) if single_axis else 0.0
+        share = max(self.self_supervised_probability, single_axis) if thick and single_axis else single_axis
         why += (f". {share:.0%} of batches refine one axis only, (s, 1) or (1, s), with the planned slice profile, "
                 f"up to {single_max:g}: at least {self.single_axis_min_max:g} (5–6 mm slices to 1 mm) and the "
                 f"largest through-plane/in-plane spacing ratio of the data ({ratio:.3g}); so one model restores a "
@@ -267,8 +269,7 @@ class DefaultPlanner:
             why += (f". Every scan is thick-slice (coarsest/finest spacing ≥ {self.thick_ratio:g}), so there is no "
                     f"fine slice axis to learn from: training is self-supervised, the scans' own fine in-plane detail "
                     f"thickened along one in-plane axis with the slice profile to mimic the thick axis (the SMORE "
-                    f"idea), {share:.0%} of batches instead of {self.single_axis_probability:.0%}, and prediction "
-                    f"restores the thick axis (autosr_predict -s 1 1 f)")
+                    f"idea), {share:.0%} of batches, and prediction restores the thick axis (autosr_predict -s 1 1 f)")
         return {"max": s_max, "sampling": self.scale_sampling, "step": step, "single_axis_probability": share,
                 "single_axis_max": round(single_max, 6), "why": why}
 
@@ -396,7 +397,9 @@ class DefaultPlanner:
         p, b = int(min(patch["size"])), int(patch["batch_size"])
         step_s = cm.cpu_step_seconds(p, b, int(network["width"]), int(network["depth"]), self.num_channels, grid)
         train_s = c["minutes"] * 60.0 * (1.0 - c["validation_fraction"])
-        warm = max(10, int(train_s * (1 - c["gan_fraction"]) / step_s) // 10 * 10)
+        share = float(scales.get("single_axis_probability", 0.0))
+        in_plane = max(10, int(train_s * (1 - c["gan_fraction"]) / step_s) // 10 * 10)
+        warm = int(in_plane / (1.0 - min(share, 0.9))) // 10 * 10  # in-plane batches keep their number
         gan = max(10, int(train_s * c["gan_fraction"] / (cm.GAN_STEP_FACTOR * step_s)) // 10 * 10)
         t.update(warmup_steps=warm, gan_steps=gan, lr=c["lr"], critic_lr=c["lr"], lr_halve_every=max(10, warm // 2),
                  perceptual="auto", val_every=c["val_every"], checkpoint_every=c["val_every"],
@@ -405,7 +408,10 @@ class DefaultPlanner:
         t["why"] = (f"≈{total / 60:.0f} min on a 2-core CPU: {warm} L1 warm-up + {gan} GAN steps at an estimated "
                     f"{step_s:.2f} s per L1 step ({cm.CPU_SECONDS_PER_GMAC:g} s/GMAC, planners/cost_model.py), GAN steps "
                     f"{cm.GAN_STEP_FACTOR:g}× dearer, {c['validation_fraction']:.0%} for validation; lr {c['lr']:g} "
-                    f"halved every {max(10, warm // 2)} steps; perceptual loss only if VGG weights are available")
+                    f"halved every {max(10, warm // 2)} steps; perceptual loss only if VGG weights are available"
+                    + (f". The warm-up is {1 / (1 - min(share, 0.9)):.2g}× the {in_plane} steps of "
+                       f"{c['minutes']:g} min, so that in-plane batches keep their number beside the {share:.0%} "
+                       f"one-axis batches (scales.single_axis_probability)" if share else ""))
         return t
 
     # -- validity (hand edits) ---------------------------------------------------------------

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from fractions import Fraction
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from autosr.commands.common import command
 from autosr.errors import AutoSRError
@@ -26,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", dest="dataset", help="dataset id or name")
     p.add_argument("-f", dest="fold", default=None, help="fold of the model to evaluate (0-4 or all)")
     p.add_argument("-s", dest="scales", nargs="+", default=None,
-                   help="scales (default 1.5 2 2.5 3 3.5 4, limited to the model's maximum)")
+                   help="in-plane scales (default 1.5 2 2.5 3 3.5 4, limited to the model's maximum), and/or "
+                        "factors per axis SX,SY,SZ with one axis refined (e.g. 1,1,4): thick slices along it made "
+                        "with the plan's slice profile, restored as autosr_predict -s 1 1 4 would, against bicubic "
+                        "and cubic B-spline")
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="val: the fold's validation cases (preprocessed); test: imagesTs scans")
     p.add_argument("--degradation", nargs="+", default=["planned"], metavar="NAME",
@@ -79,16 +83,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from autosr.evaluation.engine import DEFAULT_SCALES
     from autosr.evaluation.evaluate import evaluate_model
     from autosr.inference.predictor import parse_scale
-    scales = [float(parse_scale(s)) for s in args.scales] if args.scales else list(DEFAULT_SCALES)
+    in_plane, thick = split_scales(args.scales)
+    scales = [float(parse_scale(s)) for s in in_plane] if args.scales else list(DEFAULT_SCALES)
     out = evaluate_model(args.dataset, args.fold, scales=scales, split=args.split, baselines=args.baselines,
                          trainer=args.trainer, plans=args.plans, configuration=args.configuration,
                          checkpoint=args.checkpoint, output=args.output, device=args.device,
                          max_slices_per_case=args.max_slices, num_examples=args.num_examples,
                          batch_size=args.batch_size, allow_extrapolation=args.allow_extrapolation,
                          clip_scales=args.scales is None, degradation=args.degradation,
-                         blind=args.blind)
+                         blind=args.blind, thick=thick)
     print(f"autosr_evaluate: results in {out}")
     return 0
+
+
+def split_scales(values: Optional[Sequence[str]]) -> Tuple[List[str], Dict[int, List[Fraction]]]:
+    """``-s`` values → in-plane scales, and array axis → factors of the per-axis ones (``1,1,4``: z by 4)."""
+    from autosr.inference.scale_request import ScaleError, ScaleRequest
+    in_plane: List[str] = []
+    thick: Dict[int, List[Fraction]] = {}
+    for v in values or ():
+        if "," not in v:
+            in_plane.append(v)
+            continue
+        xyz = ScaleRequest.parse(v.split(",")).xyz
+        if len(xyz) != 3 or sum(f > 1 for f in xyz) != 1:
+            raise ScaleError(f"-s {v}: give three factors (x,y,z) with one axis refined, e.g. 1,1,4; "
+                             f"in-plane scales are single numbers")
+        k = next(i for i, f in enumerate(xyz) if f > 1)
+        thick.setdefault(2 - k, []).append(xyz[k])
+    return in_plane, thick
 
 
 __all__ = ["main", "build_parser"]

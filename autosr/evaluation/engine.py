@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from autosr.degradation import Acquisition, kind, synthesize, upsample
+from autosr.degradation import Acquisition, kind, synthesize, thick_slices, upsample
 from autosr.errors import AutoSRError
 from autosr.evaluation import metrics as M
 from autosr.evaluation.perceptual import PerceptualMetrics
 from autosr.evaluation.plots import Example, plot_examples, plot_metrics_vs_scale
 from autosr.evaluation.report import format_table, per_slice_frame, write_reports
-from autosr.scales import as_fraction, sr_size
+from autosr.scales import VolumeScale, as_fraction, sr_size
+from autosr.slices import has_content
 
 if TYPE_CHECKING:
     from autosr.inference.predictor import Predictor
@@ -32,6 +33,8 @@ BASELINES = ("bicubic", "bspline", "bilinear", "nearest")
 SEED = 20210522
 #: Method-name suffix of rows computed from a dataset's real (paired) LR scans.
 PAIRED_SUFFIX = "(real LR)"
+#: Baselines of thick-slice rows (a scale on one axis): what a toolkit or a viewer would do.
+THICK_BASELINES = ("bicubic", "bspline")
 
 
 class EvaluationError(AutoSRError):
@@ -81,6 +84,36 @@ class Evaluator:
                 for b in self.baselines:
                     outs[f"{b}{suffix}"] = upsample(lr, s, mode=b).numpy()
                 self.score(case, slices, float(s), hr, outs, lr.numpy(), example_slice)
+
+    def add_thick(self, case: str, vol: np.ndarray, axis: int, factors: Sequence[Fraction], profile: str,
+                  gap: float, example_slice: Optional[int]) -> None:
+        """Thick slices along ``axis`` (0, 1, 2 of ``vol`` ``(C, S, H, W)`` in [0, 1]) restored by each factor.
+
+        Each thick slice is ``f`` thin ones through the plan's slice ``profile`` and ``gap``
+        (:func:`autosr.degradation.thick_slices`); the model restores them through the passes of
+        ``autosr_predict`` (:meth:`Predictor.predict_case` with a factor on that axis: both orientations
+        containing it), the baselines (bicubic and cubic B-spline) along the axis alone. Scored on the
+        slices along ``S`` of the restored extent (``⌊n/f⌋·f`` along ``axis``); methods get ``[thick]``.
+        """
+        dim = 1 + axis
+        others = [d for d in (1, 2, 3) if d != dim]
+        order = (others[0], 0, dim, others[1])  # planes containing the thick axis: (B, C, thick, other)
+        back = tuple(int(i) for i in np.argsort(order))
+        planes = torch.from_numpy(np.array(vol, dtype=np.float32)).permute(*order)  # a copy: vol may be a memmap
+        for f in factors:
+            lr = thick_slices(planes, (f, 1), profile, (gap, 0.0)).clamp(0.0, 1.0)
+            n = sr_size(lr.shape[2], f)
+            hr = planes[:, :, :n].permute(*back).numpy()
+            lr_vol = np.ascontiguousarray(lr.permute(*back).numpy())
+            vs = VolumeScale(tuple(f if k == axis else Fraction(1) for k in range(3)))
+            outs = {"model [thick]": self.predictor.predict_case(lr_vol, None, vs, desc=case)[0]}
+            for b in THICK_BASELINES:
+                up = upsample(lr.double() if b == "bspline" else lr, (f, 1), mode=b).float()
+                outs[f"{b} [thick]"] = up.permute(*back).numpy()
+            slices = [i for i in range(hr.shape[1]) if has_content(hr[:, i])]
+            sl_outs = {m: np.ascontiguousarray(o[:, slices].transpose(1, 0, 2, 3)) for m, o in outs.items()}
+            self.score(case, slices, float(f), np.ascontiguousarray(hr[:, slices].transpose(1, 0, 2, 3)), sl_outs,
+                       None, example_slice)
 
     def add_pair(self, case: str, vol: np.ndarray, lr_vol: np.ndarray, scale: Fraction, slices: List[int],
                  example_slice: Optional[int]) -> None:
@@ -142,4 +175,4 @@ def _spread(examples: List[Example], n_rows: int) -> List[Example]:
     return [examples[i] for i in sorted(set(idx))]
 
 
-__all__ = ["Evaluator", "EvaluationError", "slice_metrics", "DEFAULT_SCALES", "BASELINES"]
+__all__ = ["Evaluator", "EvaluationError", "slice_metrics", "DEFAULT_SCALES", "BASELINES", "THICK_BASELINES"]

@@ -24,6 +24,8 @@ from tqdm import tqdm
 
 from autosr.evaluation.engine import BASELINES, DEFAULT_SCALES, EvaluationError, Evaluator, slice_metrics
 from autosr.paths import preprocessed_dir, raw_dir, resolve_dataset
+from autosr.preprocessing.slicing import transpose_of
+from autosr.scales import VolumeScale
 from autosr.slices import select_slices
 
 if TYPE_CHECKING:
@@ -110,8 +112,13 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                    checkpoint: str = "checkpoint_final.pth", output: Optional[os.PathLike] = None,
                    device: str = "auto", max_slices_per_case: Optional[int] = None, num_examples: int = 3,
                    batch_size: int = 8, allow_extrapolation: bool = False, clip_scales: bool = False,
-                   degradation: Sequence[str] = ("planned",), blind: bool = False) -> Path:
+                   degradation: Sequence[str] = ("planned",), blind: bool = False,
+                   thick: Optional[Dict[int, Sequence[Fraction]]] = None) -> Path:
     """Evaluate fold ``fold`` of a trained model at ``scales``; returns the output folder.
+
+    ``thick``: array axis (numpy order of the scans) → factors: thick slices along that axis, made with
+    the plan's slice profile, restored as ``autosr_predict -s`` with that factor on that axis would
+    (:meth:`Evaluator.add_thick`), against bicubic and cubic B-spline.
 
     ``degradation``: how LR is made, one table each (:func:`acquisitions_for`). A model trained
     with acquisition codes is told each one's kind, as a user who knows it would, unless ``blind``.
@@ -132,6 +139,9 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
         scales = [s for s in scales if s <= predictor.scale_max + 1e-9] or [predictor.scale_max]
     for s in scales:
         predictor.check_scale(s)
+    for axis, factors in (thick or {}).items():
+        for f in factors:  # refused here (trained maximum, a per-axis model) before any case is read
+            predictor.plan(VolumeScale(tuple(f if k == axis else Fraction(1) for k in range(3))), 3)
     config = predictor.configuration
     if config is None:
         raise EvaluationError(f"{folder}: its plans have no configuration {folder.name.split('__')[-1]!r}")
@@ -147,11 +157,17 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
               else _iter_test(raw_dir() / resolve_dataset(name, raw_dir()), predictor))
     n_cases = 0
     n_pairs = 0
+    stored = transpose_of(3, predictor.plans.slicing_axis)  # volumes come slicing axis first
+    profile = config.degradation.slice_profile
     for case, vol, pair in tqdm(source, desc=f"evaluating {split}", unit="case"):
         slices = select_slices(vol, max_slices_per_case or 0)
         if slices:
             example = slices[len(slices) // 2] if n_cases < num_examples else None
-            ev.add_case(case, vol, slices, example)
+            if scales:
+                ev.add_case(case, vol, slices, example)
+            for axis, factors in (thick or {}).items():
+                ev.add_thick(case, vol, stored.index(axis), factors, profile["profiles"][0], float(profile["gap"][0]),
+                             example)
             if pair is not None:
                 ev.add_pair(f"{case}", vol, pair[0], pair[1], slices, example)
                 n_pairs += 1
@@ -160,6 +176,8 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
              "cases": n_cases, "paired_cases": n_pairs, "baselines": list(baselines), "degradation": dataclasses.asdict(config.degradation),
              "acquisitions": {k: dataclasses.asdict(a) for k, a in acquisitions.items()},
              "model_told": ev.told,
+             "thick": {f"array axis {a}": [str(f) for f in fs] for a, fs in (thick or {}).items()},
+             "slice_profile": {"profile": profile["profiles"][0], "gap": float(profile["gap"][0])} if thick else None,
              "intensities": "normalised [0, 1] (outputs clipped), inside each case's crop box",
              "statistics": "mean ± std over slices (and channels)"}
     ev.finish(out, extra, f"{name} {folder.name} fold {fold} ({split}, {n_cases} case(s))")

@@ -166,3 +166,33 @@ def test_bspline_baseline(setup, tmp_path):
     per = json.loads((out / "summary.json").read_text(encoding="utf-8"))["per_scale"]["2.5"]
     assert {"model", "bicubic", "bspline"} <= set(per)
     assert per["bspline"]["psnr"]["mean"] != pytest.approx(per["bicubic"]["psnr"]["mean"], abs=1e-3)
+
+
+def test_thick_slices_per_axis(autosr_folders, tmp_path, capsys):
+    """-s 1,1,f: thick slices along z with the plan's profile, restored through both orientations, against bicubic
+    and B-spline; an untrained bicubic-skip model is close to bicubic."""
+    from tests.inference.helpers import PER_AXIS_NET, PER_AXIS_SCALES
+    make_model_folder(autosr_folders["results"], net=PER_AXIS_NET, scales=PER_AXIS_SCALES)
+    pre = autosr_folders["preprocessed"] / "Dataset001_Synth"
+    (pre / "autosrPlans_2d_cpu").mkdir(parents=True)
+    (pre / "splits_final.json").write_text(json.dumps([{"train": ["a"], "val": ["b"]}]), encoding="utf-8")
+    for i, case in enumerate(("a", "b")):
+        vol = phantom((12, 40, 44), seed=i).astype(np.float32)
+        np.save(pre / "autosrPlans_2d_cpu" / f"{case}.npy", (vol / vol.max())[None])
+        (pre / "autosrPlans_2d_cpu" / f"{case}.json").write_text(json.dumps({"case": case}), encoding="utf-8")
+    out = tmp_path / "thick"
+    assert main(["-d", "1", "-f", "0", "-s", "2", "1,1,2", "1,1,3", "-o", str(out), "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for f in ("2", "3"):
+        per = summary["per_scale"][f]
+        assert {"model [thick]", "bicubic [thick]", "bspline [thick]"} <= set(per)
+        assert abs(per["model [thick]"]["psnr"]["mean"] - per["bicubic [thick]"]["psnr"]["mean"]) < 1.0
+    assert "model" in summary["per_scale"]["2"]  # the in-plane rows as well
+    assert summary["thick"] == {"array axis 0": ["2", "3"]} and summary["slice_profile"]["profile"] == "boxcar"
+    per_slice = pd.read_csv(out / "metrics_per_slice.csv")
+    thick3 = per_slice[(per_slice["method"] == "model [thick]") & (per_slice["scale"] == 3.0)]
+    assert thick3["slice"].max() < 12 and len(thick3) >= 6  # the restored thin slices (4 thick × 3)
+    assert main(["-d", "1", "-f", "0", "-s", "2,2,1"]) == 1
+    assert "one axis refined" in capsys.readouterr().err
+    assert main(["-d", "1", "-f", "0", "-s", "1,1,9"]) == 1
+    assert "above 6" in capsys.readouterr().err

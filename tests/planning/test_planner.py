@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nibabel as nib
 import numpy as np
@@ -119,11 +120,14 @@ def test_planned_sigma_is_the_degradation_default():
 def test_one_axis_batches_by_default_and_self_supervised_on_thick_data(autosr_folders):
     _, thick = _plan(autosr_folders["raw"], dataset_id=3, shape=(40, 44, 6), spacing_xyz=(7.5, 0.75, 0.75))
     _, iso = _plan(autosr_folders["raw"], dataset_id=4, shape=(28, 24, 30), spacing_xyz=(1, 1, 1))
-    for plans, expected, share in ((thick, 10.0, 0.5), (iso, 6.0, 0.25)):   # the 10:1 spacing ratio, else at least 6
-        for name in ("2d", "2d_cpu"):
+    for plans, expected, shares in ((thick, 10.0, (0.5, 0.5)), (iso, 6.0, (0.25, 0.5))):  # the 10:1 ratio, else ≥ 6
+        for name, share in zip(("2d", "2d_cpu"), shares):
             scales, why = plans.configuration(name).scales, plans.raw["configurations"][name]["scales"]["why"]
             assert scales.single_axis_max == expected and scales.single_axis_probability == share
             assert "spacing ratio" in why and ("self-supervised" in why) == (plans is thick)
             assert plans.configuration(name).network.get("per_axis_scale") is True
+        cpu_why = plans.raw["configurations"]["2d_cpu"]["training"]["why"]
+        in_plane = int(re.search(r"the (\d+) steps of", cpu_why).group(1))  # the 8-minute count of in-plane steps
+        assert abs(plans.configuration("2d_cpu").training.warmup_steps - 2 * in_plane) <= 10  # half are one-axis
         paper = plans.configuration("2d_paper")
         assert paper.scales.single_axis_probability == 0 and not paper.network.get("per_axis_scale")
