@@ -4,6 +4,10 @@
   FLAIR and T1c; held out (``imagesTs``): BraTS pat0006 T1c and FLAIR (another subject).
 - ``Dataset102_DevCT`` (CT): the TotalSegmentator chest CT DICOM series, its upper 14 slices for
   training and its lower 5 held out (one 2 mm slice left out between them).
+- ``Dataset103_DevMRThick`` (MR, thick slices only): the six training volumes of ``Dataset101`` as
+  4 mm thick-slice stacks (each slice the mean of 4 consecutive 1 mm slices along z, geometry
+  kept consistent), so the planner trains self-supervised; the held-out scans of ``Dataset101``
+  test it (``benchmarks/bench_through_plane.py``).
 
 Then, e.g.::
 
@@ -45,6 +49,23 @@ def write_dataset(raw: Path, did: int, name: str, channel: str, train: Dict[str,
     return root
 
 
+#: Slice thickness (in 1 mm slices) of the thick-slice training stacks of ``Dataset103_DevMRThick``.
+THICK_FACTOR = 4
+
+
+def thick(image: sitk.Image, f: int) -> sitk.Image:
+    """Thick slices along z: each the mean of ``f`` consecutive slices, spacing ×f, origin at their centre."""
+    from bench_through_plane import thicken  # benchmarks run as scripts: their folder is on sys.path
+    from autosr.imageio import Geometry
+    arr = sitk.GetArrayFromImage(image)
+    out, geom = thicken(arr, Geometry(image.GetSpacing(), image.GetOrigin(), image.GetDirection()), f)
+    result = sitk.GetImageFromArray(out)
+    result.SetSpacing(geom.spacing)
+    result.SetOrigin(geom.origin)
+    result.SetDirection(geom.direction)
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -60,6 +81,8 @@ def main() -> None:
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(args.data / CT_SERIES)))
     ct = reader.Execute()
     print(write_dataset(args.raw, 102, "DevCT", "CT", {"ct_upper": ct[:, :, :14]}, {"ct_lower": ct[:, :, 15:]}))
+    print(write_dataset(args.raw, 103, "DevMRThick", "MR", {k: thick(read(v), THICK_FACTOR) for k, v in MR_TRAIN.items()},
+                        {}))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from autosr.errors import ImageReadError
-from autosr.imageio.geometry import Geometry, orientation_code, refined_shape
+from autosr.imageio.geometry import Geometry, orientation_code
 from autosr.imageio.sitk_io import (FILE_ENDINGS, DicomSeriesReader, SimpleITKReaderWriter, check_complete,
                                     file_ending, is_image_file, list_dicom_series, read_header)
 
 __all__ = ["Geometry", "read_image", "write_image", "read_case", "reader_for", "file_ending", "is_image_file",
-           "list_dicom_series", "orientation_code", "refined_shape", "FILE_ENDINGS", "write_refined",
+           "list_dicom_series", "orientation_code", "FILE_ENDINGS",
            "check_complete", "read_header", "DicomSeriesReader"]
 
 
@@ -49,18 +49,6 @@ def write_image(array: np.ndarray, geometry: Geometry, path: os.PathLike | str) 
     if file_ending(path) not in SimpleITKReaderWriter.endings or file_ending(path) == ".dcm":
         raise ValueError(f"{path}: cannot write this format; use .nii.gz, .nii, .nrrd, .mha, .mhd or .img")
     SimpleITKReaderWriter().write(array, geometry, path)
-
-
-def write_refined(array: np.ndarray, source_geometry: Geometry, scale, array_axes: Sequence[int],
-                  path: os.PathLike | str) -> Geometry:
-    """Write an image whose grid is ``source_geometry`` refined by ``scale`` on ``array_axes``.
-
-    Checks that ``array`` has the refined shape implied by the axes it was refined on is up to
-    the caller (the source shape is not known here); returns the geometry written.
-    """
-    geom = source_geometry.refined(scale, array_axes)
-    write_image(array, geom, path)
-    return geom
 
 
 def read_case(files: Sequence[os.PathLike | str], atol: float = 1e-3) -> Tuple[np.ndarray, Geometry]:

@@ -9,11 +9,11 @@ columns are the axis directions (LPS physical space, as ITK/DICOM). Use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from autosr.scales import ScaleLike, VolumeScale, as_fraction, sr_size
+from autosr.scales import VolumeScale
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,8 @@ class Geometry:
                 and np.allclose(self.origin, other.origin, rtol=rtol, atol=atol)
                 and np.allclose(self.direction, other.direction, atol=1e-4))
 
-    def refined(self, scale: "ScaleLike | VolumeScale", array_axes: Optional[Iterable[int]] = None) -> "Geometry":
-        """Geometry of the grid refined by ``scale``: a :class:`~autosr.scales.VolumeScale` (a factor per
-        axis), or one scale on the given array axes.
+    def refined(self, scale: VolumeScale) -> "Geometry":
+        """Geometry of the grid refined by ``scale`` (a factor per array axis).
 
         Spacing becomes ``spacing / f`` per axis, direction is kept, and the origin (the centre of
         the first voxel) moves so that the field of view starts at the same physical edge:
@@ -83,21 +82,12 @@ class Geometry:
         matches too whenever ``n·f`` is an integer (otherwise it stops less than one refined voxel
         short, never beyond the original field of view).
         """
-        if not isinstance(scale, VolumeScale):
-            axes = {int(a) for a in (array_axes or ())}
-            scale = VolumeScale(tuple(as_fraction(scale) if k in axes else 1 for k in range(self.ndim)))
         if scale.ndim != self.ndim:
             raise ValueError(f"{scale.ndim} factors for a {self.ndim}D geometry")
         spacing = np.asarray(self.spacing, dtype=np.float64)
         new_spacing = spacing / np.asarray([float(f) for f in scale.xyz])
         origin = np.asarray(self.origin) + self.direction_matrix @ ((new_spacing - spacing) / 2.0)
         return Geometry(tuple(new_spacing.tolist()), tuple(origin.tolist()), self.direction)
-
-
-def refined_shape(shape: Sequence[int], scale: ScaleLike, array_axes: Iterable[int]) -> Tuple[int, ...]:
-    """Array shape after refining ``array_axes`` by ``scale``: ``floor(n·s)`` on those axes."""
-    axes = {int(a) % len(shape) for a in array_axes}
-    return tuple(sr_size(n, scale) if k in axes else int(n) for k, n in enumerate(shape))
 
 
 def orientation_code(geometry: Geometry) -> str:

@@ -9,8 +9,8 @@ import pytest
 import SimpleITK as sitk
 
 from autosr.errors import ImageReadError
-from autosr.imageio import (Geometry, check_complete, read_case, read_image, reader_for, refined_shape, write_image,
-                            write_refined)
+from autosr.imageio import Geometry, check_complete, read_case, read_image, reader_for, write_image
+from autosr.scales import VolumeScale
 from tests.synthetic import LPS, RAS, oblique_direction, phantom
 
 DIRECTIONS = {"LPS": LPS, "RAS": RAS, "oblique": oblique_direction(25.0)}
@@ -66,9 +66,10 @@ def test_refined_write_keeps_physical_extent(tmp_path, orient, ending):
     """n·s integer (40 × 2.5 = 100): both FOV edges, i.e. all corners, are kept to 1e-4 mm."""
     src = _geom(DIRECTIONS[orient], spacing=(0.8, 0.6, 4.0))
     shape = (3, 40, 40)
-    out_shape = refined_shape(shape, 2.5, (1, 2))
+    out_shape = VolumeScale.in_plane(2.5, 3, 0).shape(shape)
     assert out_shape == (3, 100, 100)
-    written = write_refined(np.zeros(out_shape, np.float32), src, 2.5, (1, 2), tmp_path / f"sr{ending}")
+    written = src.refined(VolumeScale.in_plane(2.5, 3, 0))
+    write_image(np.zeros(out_shape, np.float32), written, tmp_path / f"sr{ending}")
     _, g = read_image(tmp_path / f"sr{ending}")
     np.testing.assert_allclose(g.spacing, (0.32, 0.24, 4.0), rtol=1e-6)
     np.testing.assert_allclose(g.direction, src.direction, atol=1e-6)
@@ -82,9 +83,9 @@ def test_refined_write_non_integer_size_keeps_near_edge(tmp_path):
     """n·s not an integer (41 × 2.5): the near edge matches, the far one stops < 1 refined voxel short."""
     src = _geom(oblique_direction(10.0), spacing=(1.0, 1.0, 3.0))
     shape, s = (2, 41, 41), 2.5
-    out_shape = refined_shape(shape, s, (1, 2))
+    out_shape = VolumeScale.in_plane(s, 3, 0).shape(shape)
     assert out_shape == (2, 102, 102)
-    g = src.refined(s, (1, 2))
+    g = src.refined(VolumeScale.in_plane(s, 3, 0))
     first_edge = lambda geom: geom.index_to_physical(np.array([-0.5, -0.5, -0.5]))
     np.testing.assert_allclose(first_edge(g), first_edge(src), atol=1e-9)
     far_src = src.physical_to_index(g.index_to_physical(np.array([101.5, 101.5, 1.5])))

@@ -37,7 +37,7 @@ def test_streamed_nifti_equals_simpleitk_write(tmp_path, dtype):
     assert full.shape == (2, 7, 22, 26) and full.dtype == dtype
     for c, f in enumerate(files):
         ref = tmp_path / "ref" / f.name
-        write_image(full[c], geom.refined(2, (1, 2)), ref)
+        write_image(full[c], geom.refined(VolumeScale.in_plane(2, 3, 0)), ref)
         a, b = gzip.decompress(f.read_bytes()), gzip.decompress(ref.read_bytes())
         assert a == b  # header and voxels byte-identical to SimpleITK's own file
         arr, g = read_image(f)
@@ -74,5 +74,5 @@ def test_whole_scan_written_like_simpleitk(tmp_path, ending):
     for c, f in enumerate(files):
         arr, g = read_image(f)
         np.testing.assert_array_equal(arr, np.rint(refined[c]).astype(np.int16))
-        assert g.is_close(geom.refined(2, (1, 2)))
+        assert g.is_close(geom.refined(VolumeScale.in_plane(2, 3, 0)))
     assert not [p for p in (tmp_path / "s").iterdir() if p.name.startswith(".")]
