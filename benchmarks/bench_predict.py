@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -98,7 +97,9 @@ def time_generator(pred: Predictor, arr: np.ndarray, geom: Geometry, scale, batc
     return wall, cpu
 
 
-_PEAK = "import resource; print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+# VmHWM: the peak resident set of this process's own memory map (ru_maxrss would also count the parent's at fork)
+_PEAK = ("print('PEAK', next(int(line.split()[1]) for line in open('/proc/self/status') "
+         "if line.startswith('VmHWM')))")
 
 
 def peak_memory(argv: List[str], model: Path) -> Tuple[float, float]:

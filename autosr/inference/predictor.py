@@ -14,6 +14,7 @@ the physical extent (``Geometry.refined``). The orientations of a through-plane 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -403,7 +404,8 @@ class Predictor:
                     for c, b in enumerate(background):
                         acc[c] = b * len(stage)
                 self._add_pass(acc, prep, background, p, desc, check)
-            assert acc is not None
+            assert acc is not None and last is not None
+            last = dataclasses.replace(last, slices=last.slices[:0], outside={})  # its metadata is what is left to use
             if len(stage) > 1:
                 acc /= len(stage)
             geometry = geometry.refined(stage[0].scale) if geometry is not None else None
