@@ -38,10 +38,14 @@ class Pass:
         """Only one axis of the slices is refined (the through-plane use of the model)."""
         return len(self.scale.refined_axes) == 1 and self.slicing_axis is not None
 
+    @property
+    def plane(self) -> str:
+        """``"slices normal to y"`` (array axes z, y, x), or ``"image"`` for a 2D image."""
+        return "image" if self.slicing_axis is None else f"slices normal to {'zyx'[self.slicing_axis]}"
+
     def describe(self) -> str:
-        """``"slices normal to z, x y z 1 1 4"`` (for progress bars and messages)."""
-        where = "the image" if self.slicing_axis is None else f"slices normal to {'zyx'[self.slicing_axis]}"
-        return f"{where}, ×{self.scale}"
+        """``"slices normal to y, ×1 1 4"`` (for progress bars and messages; factors in x y z order)."""
+        return f"{self.plane}, ×{self.scale}"
 
 
 #: Stages of passes; the passes of one stage are orientations whose outputs are averaged.

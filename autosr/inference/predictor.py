@@ -32,7 +32,7 @@ from autosr.imageio import Geometry
 from autosr.inference import tiling
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
 from autosr.inference.passes import Pass, Stages, plan_passes
-from autosr.inference.prep import PreparedCase, prepare_case
+from autosr.inference.prep import PreparedCase, prepare_case, to_output_dtype
 from autosr.inference.scale_request import ScaleError, ScaleRequest
 from autosr.inference.writer import MAX_NIFTI_DIM, restore_batch, restore_case
 from autosr.networks import run_generator
@@ -234,7 +234,7 @@ class Predictor:
         maximum (in-plane ``scales.max``; one axis alone ``scales.single_axis_max``, if trained for it)."""
         rows, cols = axis_scales(p.slice_scale)
         if rows != cols and not self.per_axis:
-            raise ScaleError(f"{source}: ×{p.scale} (x y z) refines the two axes of the {p.describe().split(',')[0]} "
+            raise ScaleError(f"{source}: ×{p.scale} (x y z) refines the two axes of the {p.plane} "
                              f"by different factors, which this model cannot (its Meta-Upscale reads one 1/s: "
                              f"network.per_axis_scale false); give one in-plane scale (-s S), or use a model planned "
                              f"with per-axis scales")
@@ -376,7 +376,6 @@ class Predictor:
             sr = self.super_resolve_prepared(prep, desc)
             return restore_case(sr, prep, out_dtype), (geometry.refined(vs) if geometry is not None else None)
         out, geom, _ = self.run_stages(case, geometry, stages, desc)
-        from autosr.inference.prep import to_output_dtype
         return to_output_dtype(out, case.dtype if out_dtype is None else out_dtype), geom
 
     def run_stages(self, case: np.ndarray, geometry: Optional[Geometry], stages: Stages, desc: str = "",
