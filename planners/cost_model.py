@@ -31,7 +31,7 @@ FIXED_CPU_GB = 1.0
 
 #: The short CPU configuration ("2d_cpu"); the lead and trainer tune these numbers here.
 CPU_CONFIG = {
-    "minutes": 8.0,           # wall-clock target of a whole run (training + validation)
+    "minutes": 8.0,           # wall-clock target of the in-plane batches (one-axis batches lengthen the warm-up)
     "patch": 48,              # HR patch; LR patch at s = 4 is 12 px, the minimum
     "batch": 8,
     "width": 32, "depth": 8, "mlp_hidden": 256,
