@@ -141,6 +141,11 @@ def _qualname(obj: Any) -> str:
 
 
 NETWORKS = Registry("network")
+#: Feature extractors of a generator (``(B, C, h, w) → (B, width, h, w)``), chosen by ``network.body``.
+BODIES = Registry("body")
+#: Upsamplers of a generator (LR features → SR image at a scale), chosen by ``network.upsampler``.
+UPSAMPLERS = Registry("upsampler")
 LOSSES = Registry("loss")
 
-__all__ = ["Registry", "NETWORKS", "LOSSES", "import_object", "import_module_or_file", "is_import_spec"]
+__all__ = ["Registry", "NETWORKS", "BODIES", "UPSAMPLERS", "LOSSES", "import_object", "import_module_or_file",
+           "is_import_spec"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 from fractions import Fraction
@@ -103,15 +104,19 @@ class BicubicUpsampler(nn.Module):
     """The bicubic baseline as a "generator" (same alignment as the networks), for the same pipeline."""
 
     per_axis_scale = True
+    receptive_radius = 3  # the 4×4 bicubic support, and the LR pixel a refined one falls in
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def bytes_per_lr_pixel(self, scale: AxisScales) -> int:
+        s_h, s_w = axis_scales(scale)
+        return 4 * 6 * self.channels * math.ceil(s_h) * math.ceil(s_w)
 
     def forward(self, x: torch.Tensor, scale: AxisScales) -> torch.Tensor:
         from autosr.degradation import upsample
         return upsample(x, scale)
-
-
-def _width(module: nn.Module) -> int:
-    widths = [m.out_channels for m in module.modules() if isinstance(m, nn.Conv2d)]
-    return max(widths) if widths else 1
 
 
 class Predictor:
@@ -150,9 +155,13 @@ class Predictor:
         self.batch_size = max(1, int(batch_size))
         self.memory_budget = int(memory_budget)
         self.allow_extrapolation = allow_extrapolation
-        self.halo = int(halo) if halo is not None else max(tiling.receptive_radius(n) for n in self.networks)
+        missing = [type(n).__name__ for n in self.networks
+                   if not hasattr(n, "receptive_radius") or not hasattr(n, "bytes_per_lr_pixel")]
+        if missing:
+            raise TypeError(f"{', '.join(missing)}: a generator declares receptive_radius and bytes_per_lr_pixel(scale) "
+                            f"(what tiling and memory planning need; documentation/extending.md)")
+        self.halo = int(halo) if halo is not None else max(int(n.receptive_radius) for n in self.networks)
         self.progress = progress
-        self._width = max(_width(n) for n in self.networks)
         self._checked: Dict[Union[str, Fraction], Fraction] = {}
         self._warned: set = set()
         self.per_axis = all(getattr(n, "per_axis_scale", False) for n in self.networks)
@@ -199,7 +208,7 @@ class Predictor:
     @classmethod
     def bicubic(cls, plans: Plans, configuration: Optional[Configuration] = None, **kwargs) -> "Predictor":
         """The bicubic baseline through the same crop/normalise/paste pipeline (geometry checks)."""
-        return cls([BicubicUpsampler()], plans, configuration, **kwargs)
+        return cls([BicubicUpsampler(plans.num_channels)], plans, configuration, **kwargs)
 
     # ---------------------------------------------------------------- core
     def check_scale(self, scale: ScaleLike) -> Fraction:
@@ -301,7 +310,7 @@ class Predictor:
             f_h = f_w = f = self.check_scale(scale)
         x_all = torch.as_tensor(np.asarray(slices, dtype=np.float32)) if not torch.is_tensor(slices) else slices
         n, c, h, w = x_all.shape
-        per_px = tiling.bytes_per_lr_pixel(self._width, c, f)
+        per_px = max(int(net.bytes_per_lr_pixel(f)) for net in self.networks)
         plan = tiling.plan_tiles(h, w, self.batch_size, per_px, self.memory_budget, self.halo,
                                  (f_h.denominator, f_w.denominator))
         if plan.is_tiled(h, w):

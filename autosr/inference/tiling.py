@@ -19,30 +19,11 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from autosr.scales import AxisScales, ScaleLike, as_fraction, axis_scales, sr_size
 
 #: Default LR pixels over which a tile's weight ramps from 0 to 1 after its halo.
 DEFAULT_RAMP = 8
-
-
-def receptive_radius(module: nn.Module) -> int:
-    """Upper bound (LR pixels) on how far an output pixel's inputs reach, for choosing the halo.
-
-    Sums the radius of every ``Conv2d`` (sequential worst case), adds the neighbourhood of
-    Meta-Upscale-like modules (those with ``kernel_size`` and ``weight_net``), and 2 for a
-    bicubic skip path (4×4 support), plus 1 for the LR pixel an offset points into.
-    """
-    radius = 0
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            k = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,)
-            d = m.dilation if isinstance(m.dilation, tuple) else (m.dilation,)
-            radius += max(((kk - 1) // 2) * dd for kk, dd in zip(k, d))
-        elif hasattr(m, "weight_net") and isinstance(getattr(m, "kernel_size", None), int):
-            radius += m.kernel_size // 2
-    return radius + 2 + 1
 
 
 def windows_1d(n: int, tile: int, halo: int, q: int, ramp: int = DEFAULT_RAMP) -> List[Tuple[int, int]]:
@@ -99,16 +80,6 @@ class TilePlan:
 
     def is_tiled(self, h: int, w: int) -> bool:
         return self.tile[0] < h or self.tile[1] < w
-
-
-def bytes_per_lr_pixel(width: int, channels: int, scale: AxisScales) -> int:
-    """Rough peak working memory (bytes) of one LR pixel of one slice through a MetaSR generator.
-
-    About five feature maps of ``width`` live at once in the body (input, two convs, residual
-    sum, skip) and the Meta-Upscale holds a few refined-size tensors of ``channels·s_h·s_w``.
-    """
-    s_h, s_w = axis_scales(scale)
-    return 4 * (5 * max(width, 1) + 6 * channels * math.ceil(s_h) * math.ceil(s_w))
 
 
 def plan_tiles(h: int, w: int, batch: int, per_pixel: int, budget_bytes: int, halo: int,
@@ -185,5 +156,5 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale
     return acc / norm.clamp_min(1e-12).to(acc.dtype)
 
 
-__all__ = ["receptive_radius", "windows_1d", "weights_1d", "TilePlan", "bytes_per_lr_pixel", "plan_tiles", "balanced_tile",
+__all__ = ["windows_1d", "weights_1d", "TilePlan", "plan_tiles", "balanced_tile",
            "run_tiled", "DEFAULT_RAMP"]

@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from autosr.registry import BODIES
 
 #: LeakyReLU slope of the paper (section 4.3), also the ``a`` of the Kaiming-uniform init.
 LEAKY_SLOPE = 0.2
@@ -57,8 +58,12 @@ class EnhancedResidualBlock(nn.Module):
         return x + res
 
 
+@BODIES.register("EDSRLite")
 class EDSRLiteBody(nn.Module):
     """EDSR-lite body: ``(B, in_channels, h, w) → (B, width, h, w)`` LR feature maps ``F_lr``.
+
+    What inference needs, declared (``receptive_radius``, ``bytes_per_pixel``) so that tiling and
+    memory planning never guess from the layers.
 
     Args:
         in_channels: image channels (1 for MRI/CT, 4 for stacked BraTS modalities).
@@ -85,6 +90,17 @@ class EDSRLiteBody(nn.Module):
         kaiming_init_(self)
         for block in self.blocks:
             kaiming_init_(block.conv2, scale=branch_init_scale)
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels an output feature reaches: one per 3×3 convolution (head, two per block, tail)."""
+        return 2 + 2 * len(self.blocks)
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        """Peak working memory per LR pixel of one image at inference: about five float32 feature maps
+        live at once (input, two convs, residual sum, skip)."""
+        return 4 * 5 * self.width
 
     def forward(self, x: torch.Tensor, film: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``(B, in_channels, h, w) → (B, width, h, w)``; ``film`` ``(B, depth, 2, width)``: each

@@ -1,16 +1,21 @@
-"""MIASSR generator (eq. 4): ``I_sr = M(F(I_lr), s)`` — EDSR-lite body then Meta-Upscale."""
+"""MIASSR generator (eq. 4): ``I_sr = M(F(I_lr), s)`` — a registered body then a registered upsampler.
+
+The defaults are the paper's: the EDSR-lite body (:data:`autosr.registry.BODIES` ``"EDSRLite"``)
+and the Meta-Upscale (:data:`autosr.registry.UPSAMPLERS` ``"MetaUpscale"``). The generator's
+:attr:`~MetaSRGenerator.receptive_radius` and :meth:`~MetaSRGenerator.bytes_per_lr_pixel` are
+its parts' declarations combined, which is what tiling and memory planning read.
+"""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from autosr.degradation import upsample as bicubic_upsample
-from autosr.networks.edsr_lite import EDSRLiteBody
-from autosr.networks.meta_upscale import MetaUpscale
+from autosr.networks import edsr_lite, meta_upscale  # noqa: F401  (registers the default parts)
 from autosr.plans import ACQUISITION_KINDS
-from autosr.registry import NETWORKS
+from autosr.registry import BODIES, NETWORKS, UPSAMPLERS
 from autosr.scales import AxisScales
 
 UPSAMPLE_SKIPS = ("none", "bicubic")
@@ -42,12 +47,17 @@ class MetaSRGenerator(nn.Module):
         branch_init_scale: factor on the last conv of each residual branch at initialisation
             (ESRGAN's trick; 1.0 is the paper's plain Kaiming-uniform start, whose 16-block body
             output is ~1000× its input).
+        body, upsampler: registered part names (:data:`autosr.registry.BODIES`,
+            :data:`autosr.registry.UPSAMPLERS`) or ``module:Class``; a body takes ``in_channels``,
+            ``width``, ``depth``, ``res_scale``, ``bias``, ``branch_init_scale`` (and ``body_args``),
+            an upsampler ``in_features``, ``out_channels``, ``hidden``, ``bias``, ``per_axis_scale``.
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
                  res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
                  upsample_skip: str = "none", branch_init_scale: float = 0.1, per_axis_scale: bool = False,
-                 acquisitions: Sequence[str] = ()) -> None:
+                 acquisitions: Sequence[str] = (), body: str = "EDSRLite", upsampler: str = "MetaUpscale",
+                 body_args: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         if upsample_skip not in UPSAMPLE_SKIPS:
             raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, got {upsample_skip!r}")
@@ -57,10 +67,10 @@ class MetaSRGenerator(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.upsample_skip = upsample_skip
-        self.body = EDSRLiteBody(in_channels, width=width, depth=depth, res_scale=res_scale, bias=bias,
-                                 branch_init_scale=branch_init_scale)
-        self.upscaler = MetaUpscale(in_features=width, out_channels=out_channels, hidden=mlp_hidden, bias=bias,
-                                    per_axis_scale=per_axis_scale)
+        self.body = BODIES.build(body, in_channels=in_channels, width=width, depth=depth, res_scale=res_scale,
+                                 bias=bias, branch_init_scale=branch_init_scale, **dict(body_args or {}))
+        self.upscaler = UPSAMPLERS.build(upsampler, in_features=width, out_channels=out_channels, hidden=mlp_hidden,
+                                         bias=bias, per_axis_scale=per_axis_scale)
         self.per_axis_scale = per_axis_scale
         self.acquisitions = tuple(str(a) for a in acquisitions)
         kinds = set(self.acquisitions)
@@ -72,11 +82,18 @@ class MetaSRGenerator(nn.Module):
             self.film = nn.Embedding(len(self.acquisitions) + 1, depth * 2 * width)
             nn.init.zeros_(self.film.weight)
         if upsample_skip == "bicubic":
-            last = self.upscaler.weight_net[2]
-            with torch.no_grad():
-                last.weight.mul_(1e-3)
-                if last.bias is not None:
-                    last.bias.zero_()
+            self.upscaler.init_near_identity()
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels an output pixel's inputs reach (the tiling halo): the body's and the upsampler's
+        declared radii, and 2 for a bicubic skip (4×4 support)."""
+        return self.body.receptive_radius + self.upscaler.receptive_radius + (2 if self.upsample_skip == "bicubic"
+                                                                              else 0)
+
+    def bytes_per_lr_pixel(self, scale: AxisScales) -> int:
+        """Peak working memory per LR pixel of one image at ``scale`` (memory planning): body + upsampler."""
+        return self.body.bytes_per_pixel + self.upscaler.bytes_per_lr_pixel(scale)
 
     def acquisition_index(self, acquisition: AcquisitionLike, batch: int) -> torch.Tensor:
         """Row of :attr:`film` per image: the kind's position, or the last row when ``None``."""

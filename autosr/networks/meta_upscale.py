@@ -34,6 +34,7 @@ implementation). MLP output layout follows Meta-SR: index ``((f·k + ki)·k + kj
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autosr.registry import UPSAMPLERS
 from autosr.scales import AxisScales, as_fraction, axis_scales, phases, sr_size
 
 #: Cost model of the path choice, in MAC-equivalents per unit of work (fitted on CPU timings):
@@ -163,8 +165,12 @@ def _place(kern: torch.Tensor, phase_dim: int, space_dim: int, shifts: np.ndarra
     return kern.new_zeros(shape).scatter(space_dim, idx.view(view).expand(kern.shape), kern)
 
 
+@UPSAMPLERS.register("MetaUpscale")
 class MetaUpscale(nn.Module):
     """Arbitrary-scale upsampler ``(B, in_features, h, w), (s_h, s_w) → (B, out_channels, ⌊h·s_h⌋, ⌊w·s_w⌋)``.
+
+    Declares what inference needs: :attr:`receptive_radius` (LR pixels) and
+    :meth:`bytes_per_lr_pixel` (working memory at a scale).
 
     Args:
         in_features: feature maps ``F`` of the input.
@@ -196,6 +202,27 @@ class MetaUpscale(nn.Module):
             nn.Linear(hidden, kernel_size * kernel_size * in_features * out_channels, bias=bias),
         )
         self._index_cache: "OrderedDict[tuple, List[Tuple[torch.Tensor, torch.Tensor]]]" = OrderedDict()
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels around the one a refined pixel falls in that its kernel reads (``k // 2``), plus that
+        pixel's own offset (``R < 1``)."""
+        return self.kernel_size // 2 + 1
+
+    def bytes_per_lr_pixel(self, scale: AxisScales) -> int:
+        """Peak working memory per LR pixel at ``scale``: a few refined-size float32 tensors of
+        ``out_channels`` (``⌈s_h⌉·⌈s_w⌉`` refined pixels per LR pixel); the kernels are chunked."""
+        s_h, s_w = axis_scales(scale)
+        return 4 * 6 * self.out_channels * math.ceil(s_h) * math.ceil(s_w)
+
+    def init_near_identity(self, factor: float = 1e-3) -> None:
+        """Scale the last MLP layer down and zero its bias, so the upsampler's output starts near 0 (a
+        generator with a bicubic skip then starts as bicubic)."""
+        last = self.weight_net[-1]
+        with torch.no_grad():
+            last.weight.mul_(factor)
+            if last.bias is not None:
+                last.bias.zero_()
 
     def kernels(self, row_offsets: torch.Tensor, col_offsets: torch.Tensor, inv_scale: Tuple[float, float]
                 ) -> torch.Tensor:
