@@ -1,8 +1,10 @@
-"""AutoSR networks: MIASSR generator (EDSR-lite + Meta-Upscale), WGAN-GP critic, frozen VGG19.
+"""AutoSR networks: the MIASSR generator of registered parts, WGAN-GP critic, frozen VGG19.
 
 Complete networks register in :data:`autosr.registry.NETWORKS` by name (``"MetaSR"``,
-``"WGANCritic"``) so plans and command lines can name them; importing this package registers
-them.
+``"WGANCritic"``), generator bodies in :data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR),
+``RDN`` (MetaRDN), ``RRDB`` (ESRGAN), ``SRResNet`` (SRGAN), ``SRDenseNet``) and upsamplers in
+:data:`autosr.registry.UPSAMPLERS` (``MetaUpscale``), so plans and command lines can name them;
+importing this package registers them. One file per network family.
 """
 from __future__ import annotations
 

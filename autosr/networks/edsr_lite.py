@@ -91,6 +91,9 @@ class EDSRLiteBody(nn.Module):
         for block in self.blocks:
             kaiming_init_(block.conv2, scale=branch_init_scale)
 
+    #: its residual blocks take a feature-wise modulation (acquisition codes, :class:`MetaSRGenerator`)
+    supports_film = True
+
     @property
     def receptive_radius(self) -> int:
         """LR pixels an output feature reaches: one per 3×3 convolution (head, two per block, tail)."""

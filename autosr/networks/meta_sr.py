@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from autosr.degradation import upsample as bicubic_upsample
-from autosr.networks import edsr_lite, meta_upscale  # noqa: F401  (registers the default parts)
+from autosr.networks import edsr_lite, meta_upscale, rdn, rrdb, srdensenet, srresnet  # noqa: F401  (registers parts)
 from autosr.plans import ACQUISITION_KINDS
 from autosr.registry import BODIES, NETWORKS, UPSAMPLERS
 from autosr.scales import AxisScales
@@ -78,6 +78,9 @@ class MetaSRGenerator(nn.Module):
             raise ValueError(f"acquisitions must be distinct names from {', '.join(ACQUISITION_KINDS)}; "
                              f"got {list(self.acquisitions)}")
         self.film: Optional[nn.Embedding] = None
+        if self.acquisitions and not getattr(self.body, "supports_film", False):
+            raise ValueError(f"acquisitions need a body whose residual blocks can be modulated (EDSRLite); "
+                             f"body {body!r} cannot: train it blind (network.acquisitions [])")
         if self.acquisitions:  # one row per kind and a last one for "unknown"
             self.film = nn.Embedding(len(self.acquisitions) + 1, depth * 2 * width)
             nn.init.zeros_(self.film.weight)
@@ -111,7 +114,7 @@ class MetaSRGenerator(nn.Module):
         idx = self.acquisition_index(acquisition, x.shape[0])  # also refuses a name an unconditioned net was told
         film = None if self.film is None else self.film(idx.to(x.device)).view(
             x.shape[0], len(self.body.blocks), 2, self.body.width)
-        return self.body(x - 0.5, film)
+        return self.body(x - 0.5) if film is None else self.body(x - 0.5, film)
 
     def upscale(self, features: torch.Tensor, x: torch.Tensor, scale: AxisScales) -> torch.Tensor:
         """Meta-Upscale ``features`` ``(B, width, h, w)`` of input ``x`` ``(B, C_in, h, w)`` → SR image."""
