@@ -3,7 +3,8 @@
 Complete networks register in :data:`autosr.registry.NETWORKS` by name (``"MetaSR"``,
 ``"WGANCritic"``), generator bodies in :data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR),
 ``RDN`` (MetaRDN), ``RRDB`` (ESRGAN), ``SRResNet`` (SRGAN), ``SRDenseNet``) and upsamplers in
-:data:`autosr.registry.UPSAMPLERS` (``MetaUpscale``), so plans and command lines can name them;
+:data:`autosr.registry.UPSAMPLERS` (``MetaUpscale``; ``SubPixel``: fixed ×2/×3/×4 branches, any
+scale by up-and-down), so plans and command lines can name them;
 importing this package registers them. One file per network family.
 """
 from __future__ import annotations

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from autosr.degradation import upsample as bicubic_upsample
-from autosr.networks import edsr_lite, meta_upscale, rdn, rrdb, srdensenet, srresnet  # noqa: F401  (registers parts)
+from autosr.networks import (edsr_lite, meta_upscale, rdn, rrdb, srdensenet, srresnet,  # noqa: F401
+                             subpixel)  # (importing registers the parts)
 from autosr.plans import ACQUISITION_KINDS
 from autosr.registry import BODIES, NETWORKS, UPSAMPLERS
 from autosr.scales import AxisScales

@@ -92,3 +92,19 @@ def test_acquisition_codes_need_a_modulated_body(body):
     else:
         with pytest.raises(ValueError, match="train it blind"):
             MetaSRGenerator(body=body, **kwargs)
+
+
+def test_subpixel_reaches_any_scale_by_up_and_down():
+    """×2 runs its branch exactly; 2.5 runs ×3 and comes down to 2.5: equal to bicubic resampling of ×3."""
+    from autosr.degradation import downsample
+    from autosr.networks.subpixel import SubPixelUpsampler
+    torch.manual_seed(0)
+    up = SubPixelUpsampler(in_features=4, out_channels=1, scales=(2, 3, 4)).eval()
+    f = torch.rand(1, 4, 10, 12)
+    with torch.no_grad():
+        assert up(f, 2).shape == (1, 1, 20, 24) and up.branch_factor(2) == 2 and up.branch_factor(2.1) == 3
+        x3 = up(f, 3)
+        torch.testing.assert_close(up(f, 2.5), downsample(x3, Fraction(6, 5)))
+        assert up(f, (1, 3.5)).shape == (1, 1, 10, 42)
+    with pytest.raises(ValueError, match="above the largest sub-pixel branch"):
+        SubPixelUpsampler(4, 1, scales=(2,))(f, 3)
