@@ -85,8 +85,8 @@ class MetaSRGenerator(nn.Module):
         if self.acquisitions:  # one row per kind and a last one for "unknown"
             self.film = nn.Embedding(len(self.acquisitions) + 1, depth * 2 * width)
             nn.init.zeros_(self.film.weight)
-        if upsample_skip == "bicubic":
-            self.upscaler.init_near_identity()
+        if upsample_skip == "bicubic" and hasattr(self.upscaler, "init_near_identity"):
+            self.upscaler.init_near_identity()  # the untrained generator ≈ bicubic (optional for an upsampler)
 
     @property
     def receptive_radius(self) -> int:

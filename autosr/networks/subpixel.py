@@ -47,6 +47,7 @@ class SubPixelUpsampler(nn.Module):
             raise ValueError(f"scales must be among 2, 3, 4; got {list(scales)}")
         self.in_features, self.out_channels = in_features, out_channels
         self.per_axis_scale = True
+        self.max_scale = self.scales[-1]  # the largest scale it can give (read by the trainer)
         self.branches = nn.ModuleDict({str(k): _shuffle_stages(k, in_features, bias) for k in self.scales})
         self.tail = conv3x3(in_features, out_channels, bias)
 

@@ -93,6 +93,14 @@ class MetaSRTrainer:
             raise TrainingError(f"configuration {self.config.name}: scales.single_axis_probability > 0 trains one scale "
                               f"per axis, which needs network.per_axis_scale true; set it (-o network.per_axis_scale=true) "
                               f"or set scales.single_axis_probability to 0")
+        top = max(self.config.scales.max, self.config.scales.single_axis_max
+                  if self.config.scales.single_axis_probability > 0 else 0)
+        limit = getattr(getattr(self.generator, "upscaler", None), "max_scale", None)
+        if limit is not None and top > limit:
+            raise TrainingError(f"configuration {self.config.name}: the upsampler reaches ×{limit:g} at most, but the "
+                                f"plans train scales up to {top:g} (scales.max, scales.single_axis_max); lower them "
+                                f"(-o scales.max=… -o scales.single_axis_max=…, or scales.single_axis_probability=0) "
+                                f"or use network.upsampler MetaUpscale")
         self.critic = C.build(self.critic_config).to(self.device)
         self.opt_g = C.adam(self.generator.parameters(), self.t.lr, self.t.betas)
         self.opt_c = C.adam(self.critic.parameters(), self.t.critic_lr, self.t.betas)

@@ -108,3 +108,24 @@ def test_subpixel_reaches_any_scale_by_up_and_down():
         assert up(f, (1, 3.5)).shape == (1, 1, 10, 42)
     with pytest.raises(ValueError, match="above the largest sub-pixel branch"):
         SubPixelUpsampler(4, 1, scales=(2,))(f, 3)
+
+
+def test_parts_from_outside_the_package(tmp_path):
+    """documentation/examples/my_parts.py: a body and an upsampler named as file.py:Class, trained a step,
+    saved, loaded with weights_only and tiled by their declarations."""
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[2] / "documentation" / "examples" / "my_parts.py"
+    body, up = f"{example}:PlainBody", f"{example}:NearestConv"
+    config = dict(TINY, body=body, upsampler=up)
+    net = MetaSRGenerator(**config)
+    assert net.receptive_radius == 2 + 2 + 2 and net(torch.rand(1, 2, 9, 7), (2.5, 1)).shape == (1, 2, 22, 7)
+    loss = (net(torch.rand(2, 2, 8, 8), 2) - torch.rand(2, 2, 16, 16)).abs().mean()
+    loss.backward()
+    path = save_checkpoint({"generator": net.state_dict(), "generator_config": {"name": "MetaSR", **config},
+                            "identity": {"num_channels": 2}}, tmp_path / "c.pth")
+    loaded, _ = load_generator(path, "cpu")
+    x = torch.rand(1, 2, 40, 44)
+    halo = loaded.receptive_radius
+    with torch.no_grad():
+        tiled = tiling.run_tiled(lambda t: loaded(t, 3), x, 3, (2 * halo + tiling.DEFAULT_RAMP + 6,) * 2, halo)
+        torch.testing.assert_close(tiled, net.eval()(x, 3), rtol=1e-5, atol=1e-5)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,3 +194,22 @@ def test_single_axis_training_needs_and_uses_a_per_axis_network(env, capsys):
     x = torch.rand(1, 1, 12, 10)
     with torch.no_grad():
         assert net(x, (1, 4)).shape == (1, 1, 12, 40) and net(x, 2.5).shape == (1, 1, 30, 25)
+
+
+@pytest.mark.parametrize("body,upsampler", [("SRResNet", "SubPixel"), ("RDN", "MetaUpscale")])
+def test_another_body_and_upsampler_train_and_predict(env, body, upsampler):
+    """-o network.body / network.upsampler: the trainer and the predictor need nothing more (blind: the
+    acquisition codes need EDSR-lite's modulated blocks)."""
+    from autosr.inference.predictor import Predictor
+    one_axis = {"scales.single_axis_probability": 0.0} if upsampler == "SubPixel" else {}  # ×4 at most
+    if one_axis:
+        assert train_cli(1, 0, **{"network.upsampler": upsampler}) == 1  # up to 6 on one axis: refused, clearly
+    assert train_cli(1, 0, **one_axis, **{"network.body": body, "network.upsampler": upsampler,
+                                          "network.acquisitions": [],
+                                          "degradation.told_probability": 0.0,
+                                          "network.body_args": {"growth": 4, "layers": 2} if body == "RDN" else {}}) == 0
+    run = env / "Dataset001_One" / RUN
+    pred = Predictor.from_model_folder(run, folds=(0,), device="cpu", progress=False)
+    assert type(pred.networks[0].body).__name__.startswith(body)
+    x = np.random.default_rng(0).random((2, 1, 20, 22)).astype(np.float32)
+    assert pred.super_resolve(x, 1.5).shape == (2, 1, 30, 33)  # the tiny dataset plans s_max 2
