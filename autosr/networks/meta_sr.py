@@ -51,14 +51,15 @@ class MetaSRGenerator(nn.Module):
         body, upsampler: registered part names (:data:`autosr.registry.BODIES`,
             :data:`autosr.registry.UPSAMPLERS`) or ``module:Class``; a body takes ``in_channels``,
             ``width``, ``depth``, ``res_scale``, ``bias``, ``branch_init_scale`` (and ``body_args``),
-            an upsampler ``in_features``, ``out_channels``, ``hidden``, ``bias``, ``per_axis_scale``.
+            an upsampler ``in_features``, ``out_channels``, ``hidden``, ``bias``, ``per_axis_scale``
+            (and ``upsampler_args``, e.g. ``{"scales": [4]}`` for a single sub-pixel branch).
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, width: int = 64, depth: int = 16,
                  res_scale: float = 1.0, mlp_hidden: int = 256, bias: bool = True,
                  upsample_skip: str = "none", branch_init_scale: float = 0.1, per_axis_scale: bool = False,
                  acquisitions: Sequence[str] = (), body: str = "EDSRLite", upsampler: str = "MetaUpscale",
-                 body_args: Optional[Dict[str, Any]] = None) -> None:
+                 body_args: Optional[Dict[str, Any]] = None, upsampler_args: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         if upsample_skip not in UPSAMPLE_SKIPS:
             raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, got {upsample_skip!r}")
@@ -71,7 +72,7 @@ class MetaSRGenerator(nn.Module):
         self.body = BODIES.build(body, in_channels=in_channels, width=width, depth=depth, res_scale=res_scale,
                                  bias=bias, branch_init_scale=branch_init_scale, **dict(body_args or {}))
         self.upscaler = UPSAMPLERS.build(upsampler, in_features=width, out_channels=out_channels, hidden=mlp_hidden,
-                                         bias=bias, per_axis_scale=per_axis_scale)
+                                         bias=bias, per_axis_scale=per_axis_scale, **dict(upsampler_args or {}))
         self.per_axis_scale = per_axis_scale
         self.acquisitions = tuple(str(a) for a in acquisitions)
         kinds = set(self.acquisitions)

@@ -1,0 +1,104 @@
+"""The systems the two papers compare, as named presets of a generator (body + upsampler) and its training.
+
+MIASSR's Table 1 ranks bicubic, SRGAN, EDSR, ESRGAN(L1), MDSR, RDN, SRDenseNet, MetaRDN and MIASSR;
+its Fig. 6 swaps the feature extractor under the Meta-Upscale; MESR adds EDSR + Meta-Upscale
+without biases. Each :class:`System` holds the paper's sizes (``network``), how many models it
+needs (a fixed-scale system: one per integer scale ×2, ×3, ×4, or MDSR's one with a branch each;
+an arbitrary-scale one: one model), and its losses. :func:`parameter_count` counts every model a
+system needs for scales in (1, 4], as MIASSR's Table 1 does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Tuple
+
+from torch import nn
+
+#: Integer scales a fixed-scale system needs to cover (1, 4] by up-and-down (the ⌈s⌉ model, then bicubic down).
+FIXED_SCALES = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class System:
+    """A named system: its generator at the paper's size, the models it needs, its losses and source."""
+
+    name: str
+    network: Mapping[str, Any]
+    per_scale_models: bool = False       # one model per integer scale (EDSR, RDN, …), else one model
+    adversarial: str = "none"            # none, vanilla, ragan, wgan, wgan_gp
+    perceptual: bool = False
+    training: Mapping[str, Any] = field(default_factory=dict)
+    paper: str = ""
+    note: str = ""                       # how AutoSR's version differs from the paper's
+
+    def generator_configs(self, in_channels: int = 1) -> List[Dict[str, Any]]:
+        """The generator configurations of every model the system needs."""
+        base = {"name": "MetaSR", "in_channels": in_channels, **self.network}
+        if not self.per_scale_models:
+            return [base]
+        return [dict(base, upsampler_args={"scales": [k]}) for k in FIXED_SCALES]
+
+
+def _meta(body: str, **kw: Any) -> Dict[str, Any]:
+    return {"body": body, "upsampler": "MetaUpscale", "mlp_hidden": 256, "per_axis_scale": True, **kw}
+
+
+def _subpixel(body: str, **kw: Any) -> Dict[str, Any]:
+    return {"body": body, "upsampler": "SubPixel", **kw}
+
+
+EDSR_LITE = {"width": 64, "depth": 16}
+EDSR = {"width": 256, "depth": 32, "res_scale": 0.1}
+MDSR = {"width": 64, "depth": 80}
+RDN = {"width": 64, "depth": 16, "body_args": {"growth": 64, "layers": 8}}
+SRDENSENET = {"width": 256, "depth": 8, "body_args": {"growth": 16, "layers": 8}}
+RRDB = {"width": 64, "depth": 23, "body_args": {"growth": 32}}
+SRRESNET = {"width": 64, "depth": 16}
+
+SYSTEMS: Dict[str, System] = {s.name: s for s in (
+    System("MIASSR", _meta("EDSRLite", **EDSR_LITE), adversarial="wgan_gp", perceptual=True,
+           training={"lr": 1e-4, "batch_size": 16, "patch": 96},
+           paper="Zhu et al. 2021 (MIASSR): EDSR-lite + Meta-Upscale, L1 then L1 + WGAN-GP + VGG19"),
+    System("MESR", _meta("EDSRLite", bias=False, **EDSR_LITE), training={"lr": 4e-4, "batch_size": 8, "patch": 96},
+           paper="MESR: EDSR + Meta-Upscale, convolutions without bias, L1, NRMSE",
+           note="the EDSR-lite size (64×16), as MESR's released configuration"),
+    System("MetaRDN", _meta("RDN", **RDN), paper="Hu et al. 2019 (Meta-SR): RDN (D16, C8, G64) + Meta-Upscale, L1",
+           note="Meta-SR's RDN size (22 M); MIASSR's Table 1 lists 5.8 M, a smaller RDN whose size it does not give"),
+    System("Meta-EDSR", _meta("EDSRLite", **EDSR), paper="MIASSR Fig. 6: EDSR (256×32, residual scale 0.1) + Meta-Upscale"),
+    System("Meta-MDSR", _meta("EDSRLite", **MDSR), paper="MIASSR Fig. 6: MDSR's body (64×80) + Meta-Upscale"),
+    System("Meta-SRResNet", _meta("SRResNet", **SRRESNET), paper="MIASSR Fig. 6: SRResNet (64×16, batch norm)"),
+    System("Meta-SRDenseNet", _meta("SRDenseNet", **SRDENSENET), paper="MIASSR Fig. 6: SRDenseNet (8×8, growth 16)"),
+    System("Meta-ESRGAN", _meta("RRDB", **RRDB), paper="MIASSR Fig. 6: ESRGAN's RRDB (23 blocks, 64, growth 32)"),
+    System("EDSR", _subpixel("EDSRLite", **EDSR), per_scale_models=True,
+           paper="Lim et al. 2017: EDSR 256×32, residual scale 0.1, sub-pixel ×2/×3/×4, L1"),
+    System("MDSR", _subpixel("EDSRLite", **MDSR), paper="Lim et al. 2017: MDSR 64×80, one shared body, a sub-pixel "
+           "branch per scale, L1", note="without MDSR's scale-specific 5×5 pre-processing blocks (0.3 M)"),
+    System("RDN", _subpixel("RDN", **RDN), per_scale_models=True,
+           paper="Zhang et al. 2018: RDN (D16, C8, G64), sub-pixel, L1",
+           note="RDN's paper size, 22 M a model; MIASSR's 17.2 M for three implies a smaller RDN it does not give"),
+    System("SRDenseNet", _subpixel("SRDenseNet", **SRDENSENET), per_scale_models=True,
+           paper="Tong et al. 2017: SRDenseNet_All, 8 dense blocks of 8 layers, growth 16, bottleneck 256",
+           note="sub-pixel upsampling instead of its two deconvolutions; MIASSR's 30.4 M is not reproducible from "
+                "the SRDenseNet paper's sizes (2 M a model)"),
+    System("SRResNet", _subpixel("SRResNet", **SRRESNET), per_scale_models=True,
+           paper="Ledig et al. 2017: SRResNet 64×16 with batch norm, sub-pixel, MSE"),
+    System("SRGAN", _subpixel("SRResNet", **SRRESNET), per_scale_models=True, adversarial="vanilla", perceptual=True,
+           paper="Ledig et al. 2017: SRResNet generator, vanilla GAN + VGG loss"),
+    System("ESRGAN-L1", _subpixel("RRDB", **RRDB), per_scale_models=True,
+           paper="Wang et al. 2018: RRDB (23 blocks, 64, growth 32), trained with L1 only (its PSNR model)",
+           note="sub-pixel upsampling instead of nearest + conv; 16.7 M a model at ESRGAN's size, MIASSR's 30.2 M "
+                "for three implies fewer blocks"),
+)}
+
+
+def parameter_count(system: System, in_channels: int = 1) -> Tuple[int, int]:
+    """``(total, per model)`` trainable parameters of every model ``system`` needs (its generators only)."""
+    from autosr.networks import build_network
+    counts = []
+    for config in system.generator_configs(in_channels):
+        net: nn.Module = build_network(**config)
+        counts.append(sum(p.numel() for p in net.parameters() if p.requires_grad))
+    return sum(counts), counts[0]
+
+
+__all__ = ["System", "SYSTEMS", "FIXED_SCALES", "parameter_count"]
