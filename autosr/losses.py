@@ -2,8 +2,11 @@
 
 ``L1Loss`` and ``PerceptualLoss`` (VGG19 features, per channel for multi-channel images, as
 the paper does for BraTS) register in :data:`autosr.registry.LOSSES`, each scaled by its
-``loss_weight``. The WGAN-GP terms are plain functions because they need the critic:
-``critic_loss`` (eq. 15 + gradient penalty, eq. 16) and ``generator_adversarial_loss``.
+``loss_weight``. The adversarial objectives of MIASSR's Fig. 8 register there too, chosen by
+``training.adversarial``: ``WGANGP`` (the paper's, eqs. 15–16), ``WGAN`` (weight clipping),
+``VanillaGAN`` (eq. 14, SRGAN) and ``RaGAN`` (relativistic average, ESRGAN). Each has
+``critic_objective(critic, real, fake)`` (the critic's loss), ``generator_objective(critic, real,
+fake)`` (the generator's, before γ) and ``after_critic_step(critic)`` (WGAN's clipping).
 ``perceptual_mode_resolve`` turns ``--perceptual on|auto|off`` into an extractor or a message.
 """
 from __future__ import annotations
@@ -92,23 +95,90 @@ def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor) -> torch.T
     return -critic(fake).mean()
 
 
-@LOSSES.register()
-class WGANGPLoss(nn.Module):
-    """WGAN-GP as a registered loss: ``forward(critic, fake)`` = ``loss_weight · −E[D(fake)]``;
-    :meth:`critic_objective` is the critic's own (unweighted) loss."""
+class AdversarialObjective(nn.Module):
+    """An adversarial objective: the critic's loss, the generator's, and a hook after each critic step.
 
-    def __init__(self, loss_weight: float = 1.0, gp_weight: float = 10.0) -> None:
-        super().__init__()
-        self.loss_weight = float(loss_weight)
-        self.gp_weight = float(gp_weight)
-
-    def forward(self, critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-        """Weighted generator adversarial loss."""
-        return self.loss_weight * generator_adversarial_loss(critic, fake)
+    ``real`` are HR patches, ``fake`` the generator's SR patches (the critic objective detaches
+    them); ``generator_objective`` lets gradients flow to ``fake`` only (the trainer freezes the
+    critic). Both are to be minimised.
+    """
 
     def critic_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """Critic loss with this instance's gradient-penalty weight."""
+        raise NotImplementedError
+
+    def generator_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        """Called after every critic update (WGAN clips the weights here)."""
+
+
+@LOSSES.register("WGANGP")
+class WGANGPLoss(AdversarialObjective):
+    """WGAN-GP (MIASSR eqs. 15–16): critic ``E[D(fake)] − E[D(real)] + gp_weight·GP``, generator ``−E[D(fake)]``."""
+
+    def __init__(self, gp_weight: float = 10.0) -> None:
+        super().__init__()
+        self.gp_weight = float(gp_weight)
+
+    def critic_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return critic_loss(critic, real, fake, self.gp_weight)
+
+    def generator_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return generator_adversarial_loss(critic, fake)
+
+
+@LOSSES.register("WGAN")
+class WGANLoss(WGANGPLoss):
+    """WGAN with weight clipping (Arjovsky et al.): no gradient penalty; after each critic step every critic
+    parameter is clipped to ``[−clip, clip]``."""
+
+    def __init__(self, clip: float = 0.01, gp_weight: float = 0.0) -> None:
+        super().__init__(gp_weight=gp_weight)
+        self.clip = float(clip)
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        with torch.no_grad():
+            for p in critic.parameters():
+                p.clamp_(-self.clip, self.clip)
+
+
+@LOSSES.register("VanillaGAN")
+class VanillaGANLoss(AdversarialObjective):
+    """The original GAN (MIASSR eq. 14, SRGAN): the critic a logistic classifier of real vs fake, the generator
+    the non-saturating ``−log σ(D(fake))``."""
+
+    def critic_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        d_real, d_fake = critic(real), critic(fake.detach())
+        return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+
+    def generator_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        d_fake = critic(fake)
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+@LOSSES.register("RaGAN")
+class RaGANLoss(AdversarialObjective):
+    """Relativistic average GAN (ESRGAN): whether real patches look more real than the average fake, and
+    the reverse; the generator's objective is symmetric, so it learns from the real patches too."""
+
+    @staticmethod
+    def _relative(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        d_real, d_fake = critic(real), critic(fake)
+        ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_fake)
+        return (F.binary_cross_entropy_with_logits(d_real - d_fake.mean(), ones)
+                + F.binary_cross_entropy_with_logits(d_fake - d_real.mean(), zeros)) / 2
+
+    def critic_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return self._relative(critic, real, fake.detach())
+
+    def generator_objective(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return self._relative(critic, fake, real.detach())  # roles swapped: fake should look more real
+
+
+#: ``training.adversarial`` names (the registered objectives; ``module:Class`` also accepted).
+ADVERSARIAL_OBJECTIVES = ("WGANGP", "WGAN", "VanillaGAN", "RaGAN")
 
 
 def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = None, allow_download: bool = True,
@@ -144,5 +214,6 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
     return extractor, f"perceptual loss: VGG19 {layer} (pre-activation) from {found}"
 
 
-__all__ = ["L1Loss", "PerceptualLoss", "WGANGPLoss", "gradient_penalty", "critic_loss",
-           "generator_adversarial_loss", "perceptual_mode_resolve", "PERCEPTUAL_MODES"]
+__all__ = ["L1Loss", "PerceptualLoss", "AdversarialObjective", "WGANGPLoss", "WGANLoss", "VanillaGANLoss", "RaGANLoss",
+           "ADVERSARIAL_OBJECTIVES", "gradient_penalty", "critic_loss", "generator_adversarial_loss",
+           "perceptual_mode_resolve", "PERCEPTUAL_MODES"]

@@ -331,6 +331,7 @@ class TrainingConfig:
     gamma_adv: float = 0.001
     eta_perc: float = 0.006
     gp_weight: float = 10.0
+    adversarial: str = "WGANGP"            # the GAN objective (autosr.losses: WGANGP, WGAN, VanillaGAN, RaGAN)
     perceptual: str = "on"                 # "on" | "auto" | "off"
     perceptual_layer: str = "conv2_2"
     vgg_weights: Optional[str] = None
@@ -362,6 +363,7 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),
         "lambda_l1": number(0), "gamma_adv": number(0), "eta_perc": number(0), "gp_weight": number(0),
+        "adversarial": TEXT,
         "perceptual": choice("on", "auto", "off"), "perceptual_layer": TEXT, "vgg_weights": OPTIONAL_PATH,
         "loss_discard_threshold": number(0, above=True), "val_every": integer(0),
         "val_scales": sequence(SCALE), "val_max_slices": integer(1), "checkpoint_every": integer(0),

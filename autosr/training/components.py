@@ -88,6 +88,24 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
 
 
+def adversarial_objective(training: Any) -> Any:
+    """The GAN objective ``training.adversarial`` names (:mod:`autosr.losses`; ``module:Class`` accepted), with
+    ``training.gp_weight`` for WGAN-GP; a clear error for an unknown name."""
+    from autosr.losses import ADVERSARIAL_OBJECTIVES, AdversarialObjective
+    from autosr.registry import LOSSES
+    name = training.adversarial
+    kwargs = {"gp_weight": float(training.gp_weight)} if name == "WGANGP" else {}
+    try:
+        obj = LOSSES.build(name, **kwargs)
+    except KeyError:
+        raise TrainingError(f"training.adversarial {name!r} is not an adversarial objective; use one of "
+                            f"{', '.join(ADVERSARIAL_OBJECTIVES)} or module:Class") from None
+    if not isinstance(obj, AdversarialObjective):
+        raise TrainingError(f"training.adversarial {name!r} is not an adversarial objective (autosr.losses."
+                            f"AdversarialObjective); use one of {', '.join(ADVERSARIAL_OBJECTIVES)}")
+    return obj
+
+
 def perceptual_loss(training: TrainingConfig, device: torch.device) -> Tuple[Optional[nn.Module], float, str]:
     """Resolve the VGG19 perceptual loss: ``(loss module or None, effective η, message)``.
 

@@ -108,9 +108,9 @@ class MetaSRTrainer:
         self.sched_c = C.halving_schedule(self.opt_c, self.t.lr_halve_every)
         self.model = D.wrap(self.generator, self.dist, self.device)
         D.broadcast_module(self.critic, self.dist)
-        from autosr.losses import L1Loss, critic_loss, generator_adversarial_loss
+        from autosr.losses import L1Loss
         self.l1 = L1Loss()
-        self.critic_loss, self.adversarial_loss = critic_loss, generator_adversarial_loss
+        self.adversarial = C.adversarial_objective(self.t)
         self.perceptual, self.eta = None, 0.0
         if self.t.gan_steps > 0:
             self.perceptual, self.eta, message = C.perceptual_loss(self.t, self.device)
@@ -267,8 +267,8 @@ class MetaSRTrainer:
         the MIASSR reference code (one scheduler stepped through both training states)."""
         self.gan_started = True
         if self.t.gan_steps > 0:
-            logger.info("step %d: GAN phase (λ=%g, γ=%g, η=%g), generator lr %.3g", self.step, self.t.lambda_l1,
-                        self.t.gamma_adv, self.eta, self.opt_g.param_groups[0]["lr"])
+            logger.info("step %d: GAN phase (%s; λ=%g, γ=%g, η=%g), generator lr %.3g", self.step, self.t.adversarial,
+                        self.t.lambda_l1, self.t.gamma_adv, self.eta, self.opt_g.param_groups[0]["lr"])
 
     # -- steps ---------------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
@@ -301,22 +301,24 @@ class MetaSRTrainer:
         return {"l1": float(loss.detach())}
 
     def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
-        """Phase 2: one critic update (WGAN-GP, eq. 16), then one generator update (eq. 17)."""
+        """Phase 2: one critic update (``training.adversarial``; the paper's WGAN-GP, eq. 16), then one generator
+        update (eq. 17)."""
         sr = run_generator(self.model, lr, scale, acquisition)
         out: Dict[str, float] = {}
         # Critic: learn to tell HR from the (detached) SR patches.
         self.critic.requires_grad_(True)
-        d_loss = self.critic_loss(self.critic, hr, sr.detach(), gp_weight=self.t.gp_weight)
+        d_loss = self.adversarial.critic_objective(self.critic, hr, sr.detach())
         if self._accept(d_loss, "critic"):
             self.opt_c.zero_grad(set_to_none=True)
             d_loss.backward()
             D.average_gradients(self.critic, self.dist)
             self.opt_c.step()
+            self.adversarial.after_critic_step(self.critic)
             out["d"] = float(d_loss.detach())
         # Generator: λ·L1 + γ·L_adv + η·L_perc; the critic only passes gradients through.
         self.critic.requires_grad_(False)
         l1 = self.l1(sr, hr)
-        adv = self.adversarial_loss(self.critic, sr)
+        adv = self.adversarial.generator_objective(self.critic, hr, sr)
         g_loss = self.t.lambda_l1 * l1 + self.t.gamma_adv * adv
         out.update(l1=float(l1.detach()), adv=float(adv.detach()))
         if self.perceptual is not None and self.eta > 0:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from autosr.degradation import (Acquisition, degrade, draw, gaussian_psf, kspace_truncate, named, recipe,
+from autosr.degradation import (Acquisition, degrade, draw, gaussian_psf, named, recipe,
                                 synthesize)
 from autosr.degradation.acquisition import NAMED
 from autosr.degradation.estimate import consistency_error, estimate_snr

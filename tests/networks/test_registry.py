@@ -65,7 +65,7 @@ def test_registry_basics():
 
 def test_losses_registered():
     import autosr.losses  # noqa: F401
-    assert {"L1Loss", "PerceptualLoss", "WGANGPLoss"} <= set(LOSSES.names())
+    assert {"L1Loss", "PerceptualLoss", "WGANGP", "WGAN", "VanillaGAN", "RaGAN"} <= set(LOSSES.names())
     assert LOSSES.build("L1Loss", loss_weight=2.0).loss_weight == 2.0
 
 

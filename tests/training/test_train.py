@@ -213,3 +213,19 @@ def test_another_body_and_upsampler_train_and_predict(env, body, upsampler):
     assert type(pred.networks[0].body).__name__.startswith(body)
     x = np.random.default_rng(0).random((2, 1, 20, 22)).astype(np.float32)
     assert pred.super_resolve(x, 1.5).shape == (2, 1, 30, 33)  # the tiny dataset plans s_max 2
+
+
+@pytest.mark.parametrize("objective", ["WGANGP", "WGAN", "VanillaGAN", "RaGAN"])
+def test_each_adversarial_objective_runs_a_gan_phase(env, objective):
+    """training.adversarial: MIASSR Fig. 8's four objectives each train a GAN phase with finite losses."""
+    assert train_cli(1, 0, steps=8, warmup=2, **{"training.adversarial": objective}) == 0
+    fold = env / "Dataset001_One" / RUN / "fold_0"
+    log = (fold / "training_log.txt").read_text(encoding="utf-8")
+    assert f"GAN phase ({objective};" in log and "discarded" not in log and "nan" not in log.lower()
+    ckpt = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    assert ckpt["configuration"]["training"]["adversarial"] == objective
+
+
+def test_an_unknown_adversarial_objective_is_refused(env, capsys):
+    assert train_cli(1, 0, **{"training.adversarial": "LSGAN"}) == 1
+    assert "training.adversarial 'LSGAN' is not an adversarial objective" in capsys.readouterr().err
