@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Tuple
 
-from torch import nn
-
 #: Integer scales a fixed-scale system needs to cover (1, 4] by up-and-down (the ⌈s⌉ model, then bicubic down).
 FIXED_SCALES = (2, 3, 4)
 
@@ -37,6 +35,51 @@ class System:
         if not self.per_scale_models:
             return [base]
         return [dict(base, upsampler_args={"scales": [k]}) for k in FIXED_SCALES]
+
+
+    def overrides(self, cpu: bool, planned_network: Mapping[str, Any]) -> Tuple[Dict[str, Any], str]:
+        """Dotted plan overrides that make a configuration this system, and a line saying what changed.
+
+        On a CPU configuration the sizes are scaled down to the planned CPU network's width and depth
+        (the paper's are hours of GPU time); the schedule stays the plan's. Elsewhere the paper's sizes
+        and learning rate are used. Acquisition codes are kept only for a body that can be modulated.
+        """
+        from autosr.registry import BODIES
+        out: Dict[str, Any] = {f"network.{k}": v for k, v in self.network.items()}
+        said = [f"system {self.name}: {self.paper}"]
+        if cpu:
+            width, depth = int(planned_network.get("width", 32)), int(planned_network.get("depth", 8))
+            out["network.width"] = min(int(self.network.get("width", width)), width)
+            out["network.depth"] = min(int(self.network.get("depth", depth)), depth)
+            args = dict(self.network.get("body_args", {}))
+            if args:
+                out["network.body_args"] = {k: min(int(v), 16 if k == "growth" else 4) for k, v in args.items()}
+            out["network.mlp_hidden"] = planned_network.get("mlp_hidden", 256)
+            said.append(f"CPU configuration: scaled down to width {out['network.width']}, depth {out['network.depth']}"
+                        + (f", {out['network.body_args']}" if args else "") + "; the plan's schedule")
+        else:
+            out.update({f"training.{k}": v for k, v in self.training.items() if k == "lr"})
+            if "lr" in self.training:
+                out["training.critic_lr"] = self.training["lr"]
+        if not getattr(BODIES.get(self.network["body"]), "supports_film", False):
+            out["network.acquisitions"] = []
+            out["degradation.told_probability"] = 0.0
+            said.append("trained blind (its body has no acquisition codes)")
+        if self.network.get("upsampler") == "SubPixel":
+            out["scales.single_axis_probability"] = 0.0
+            said.append("in-plane scales only (sub-pixel reaches ×4)")
+        if self.adversarial == "none":
+            out["training.gan_steps"] = 0
+            said.append("L1 only (no GAN phase)")
+        else:
+            out["training.adversarial"] = ADVERSARIAL_NAMES[self.adversarial]
+            if not self.perceptual:
+                out["training.eta_perc"] = 0.0
+        return out, "; ".join(said)
+
+
+#: System adversarial labels → ``training.adversarial`` names (:mod:`autosr.losses`).
+ADVERSARIAL_NAMES = {"vanilla": "VanillaGAN", "ragan": "RaGAN", "wgan": "WGAN", "wgan_gp": "WGANGP"}
 
 
 def _meta(body: str, **kw: Any) -> Dict[str, Any]:
@@ -96,9 +139,16 @@ def parameter_count(system: System, in_channels: int = 1) -> Tuple[int, int]:
     from autosr.networks import build_network
     counts = []
     for config in system.generator_configs(in_channels):
-        net: nn.Module = build_network(**config)
+        net = build_network(**config)
         counts.append(sum(p.numel() for p in net.parameters() if p.requires_grad))
     return sum(counts), counts[0]
 
 
-__all__ = ["System", "SYSTEMS", "FIXED_SCALES", "parameter_count"]
+def get_system(name: str) -> System:
+    """The system named ``name``; ``KeyError`` listing every name otherwise."""
+    if name not in SYSTEMS:
+        raise KeyError(f"unknown system {name!r}; systems: {', '.join(SYSTEMS)}")
+    return SYSTEMS[name]
+
+
+__all__ = ["System", "SYSTEMS", "FIXED_SCALES", "ADVERSARIAL_NAMES", "parameter_count", "get_system"]

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", dest="plans", default="autosrPlans")
     p.add_argument("-c", dest="configuration", default=None)
     p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth")
+    p.add_argument("--system", default=None, metavar="NAME",
+                   help="the model trained with autosr_train --system NAME (folder …__NAME)")
     p.add_argument("--allow_extrapolation", action="store_true", help="evaluate scales above the trained maximum")
     p.add_argument("-ref", dest="ref", help="folder of reference (HR) scans")
     p.add_argument("-pred", dest="pred", help="folder of predictions named like the references")
@@ -91,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          max_slices_per_case=args.max_slices, num_examples=args.num_examples,
                          batch_size=args.batch_size, allow_extrapolation=args.allow_extrapolation,
                          clip_scales=args.scales is None, degradation=args.degradation,
-                         blind=args.blind, thick=thick)
+                         blind=args.blind, thick=thick, system=args.system)
     print(f"autosr_evaluate: results in {out}")
     return 0
 

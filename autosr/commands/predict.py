@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-p", dest="plans", default="autosrPlans", help="plans name (default autosrPlans)")
     m.add_argument("-c", dest="configuration", default=None,
                    help="configuration (default: the one that exists, 2d preferred over 2d_cpu)")
+    m.add_argument("--system", default=None, metavar="NAME",
+                   help="with -d: the model trained with autosr_train --system NAME (folder …__NAME)")
     m.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth",
                    help="checkpoint file name in each fold folder (default checkpoint_final.pth)")
     m.add_argument("--acquisition", choices=ACQUISITION_KINDS, default=None,
@@ -89,7 +91,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     request = ScaleRequest.parse(args.scale, args.target_spacing)
     if args.batch_size < 1 or args.memory_mb < 1 or args.num_workers < 0:
         raise AutoSRError("--batch_size and --memory_mb must be >= 1 and -npp >= 0")
-    folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration)
+    folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration,
+                                                       system=args.system)
     predictor = Predictor.from_model_folder(folder, folds=args.folds, checkpoint=args.checkpoint, device=args.device,
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,

@@ -53,9 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "or --c, such a fold is refused)")
     p.add_argument("--pretrained_weights", default=None, metavar="CKPT",
                    help="start from another model's checkpoint (transfer learning)")
+    p.add_argument("--system", default=None, metavar="NAME",
+                   help="one of the papers' systems (its network and losses over the planned configuration, sizes "
+                        "scaled down on CPU; own model folder ...__SYSTEM): " + ", ".join(_system_names()))
     p.add_argument("--val_only", action="store_true",
                    help="only validate the final (else latest) checkpoint; writes validation.json")
     return p
+
+
+def _system_names() -> list:
+    from autosr.systems import SYSTEMS  # no torch import: systems.py imports it only to count parameters
+    return list(SYSTEMS)
 
 
 def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -78,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     folder = train(args.dataset, args.fold, configuration=args.configuration, trainer=args.trainer, plans=args.plans,
                    device=args.device, overrides=overrides_from_args(args), continue_training=args.continue_training,
                    pretrained_weights=args.pretrained_weights, val_only=args.val_only, steps=args.steps,
-                   warmup_steps=args.warmup_steps, overwrite=args.overwrite)
+                   warmup_steps=args.warmup_steps, overwrite=args.overwrite, system=args.system)
     print(f"autosr_train: results in {folder}")
     return 0
 

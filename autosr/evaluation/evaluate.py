@@ -113,7 +113,7 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
                    device: str = "auto", max_slices_per_case: Optional[int] = None, num_examples: int = 3,
                    batch_size: int = 8, allow_extrapolation: bool = False, clip_scales: bool = False,
                    degradation: Sequence[str] = ("planned",), blind: bool = False,
-                   thick: Optional[Dict[int, Sequence[Fraction]]] = None) -> Path:
+                   thick: Optional[Dict[int, Sequence[Fraction]]] = None, system: Optional[str] = None) -> Path:
     """Evaluate fold ``fold`` of a trained model at ``scales``; returns the output folder.
 
     ``thick``: array axis (numpy order of the scans) → factors: thick slices along that axis, made with
@@ -130,7 +130,7 @@ def evaluate_model(dataset: Union[str, int], fold: Union[int, str], scales: Sequ
     from autosr.inference.predictor import Predictor
     if split not in ("val", "test"):
         raise EvaluationError(f"--split must be val or test, got {split!r}")
-    folder = resolve_model_folder(dataset, trainer, plans, configuration)
+    folder = resolve_model_folder(dataset, trainer, plans, configuration, system=system)
     fold = str(fold)
     predictor = Predictor.from_model_folder(folder, folds=(fold,), checkpoint=checkpoint, device=device,
                                             batch_size=batch_size, allow_extrapolation=allow_extrapolation,

@@ -64,20 +64,22 @@ class ModelFolder:
 
 
 def _split_name(name: str) -> Optional[List[str]]:
+    """``Trainer__plans__configuration`` or ``…__SYSTEM`` (a system of :mod:`autosr.systems`) → its parts."""
     parts = name.split("__")
-    return parts if len(parts) == 3 and all(parts) else None
+    return parts if len(parts) in (3, 4) and all(parts) else None
 
 
 def list_model_folders(dataset_folder: Path) -> List[str]:
-    """Names of ``{Trainer}__{plans}__{config}`` folders in a results dataset folder."""
+    """Names of ``{Trainer}__{plans}__{config}[__{system}]`` folders in a results dataset folder."""
     if not dataset_folder.is_dir():
         return []
     return sorted(p.name for p in dataset_folder.iterdir() if p.is_dir() and _split_name(p.name))
 
 
 def resolve_model_folder(dataset: Union[str, int], trainer: str = DEFAULT_TRAINER, plans: str = DEFAULT_PLANS,
-                         configuration: Optional[str] = None, results: Optional[os.PathLike] = None) -> Path:
-    """The model folder of ``dataset`` for the given trainer/plans/configuration.
+                         configuration: Optional[str] = None, results: Optional[os.PathLike] = None,
+                         system: Optional[str] = None) -> Path:
+    """The model folder of ``dataset`` for the given trainer/plans/configuration (and ``system``: ``…__SYSTEM``).
 
     ``configuration=None`` picks the one that exists, preferring ``2d`` then ``2d_cpu`` (then
     the only one). Raises :class:`ModelNotFoundError` listing the model folders that exist.
@@ -90,9 +92,11 @@ def resolve_model_folder(dataset: Union[str, int], trainer: str = DEFAULT_TRAINE
     folder = root / name
     existing = list_model_folders(folder)
     listing = ", ".join(existing) if existing else "none (train one with autosr_train)"
+    tail = f"__{system}" if system else ""
     if configuration is None:
-        candidates = [c for c in PREFERRED_CONFIGURATIONS if f"{trainer}__{plans}__{c}" in existing]
-        others = [n.split("__")[2] for n in existing if n.startswith(f"{trainer}__{plans}__")]
+        candidates = [c for c in PREFERRED_CONFIGURATIONS if f"{trainer}__{plans}__{c}{tail}" in existing]
+        others = [n.split("__")[2] for n in existing
+                  if n.startswith(f"{trainer}__{plans}__") and (n.split("__")[3:] == ([system] if system else []))]
         if candidates:
             configuration = candidates[0]
         elif len(others) == 1:
@@ -100,7 +104,7 @@ def resolve_model_folder(dataset: Union[str, int], trainer: str = DEFAULT_TRAINE
         else:
             raise ModelNotFoundError(f"{folder}: no model folder {trainer}__{plans}__<configuration> "
                                      f"{'(several: name one with -c)' if others else ''}; model folders: {listing}")
-    path = folder / f"{trainer}__{plans}__{configuration}"
+    path = folder / f"{trainer}__{plans}__{configuration}{tail}"
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: model folder not found; model folders of {name}: {listing}")
     return path

@@ -183,7 +183,7 @@ class Predictor:
         mf = open_model_folder(folder, folds, checkpoint)
         plans = Plans.load(mf.plans_file)
         dev = pick_device(device)
-        nets, config_name = [], Path(folder).name.split("__")[-1]
+        nets, config_name = [], (Path(folder).name.split("__") + ["", "", ""])[2]
         config: Optional[Configuration] = None
         for fold, path in mf.checkpoints.items():
             net, ckpt = load_generator(path, dev)

@@ -159,7 +159,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
           trainer: str = "MetaSRTrainer", plans: str = "autosrPlans", device: str = "auto",
           overrides: Optional[Mapping[str, Any]] = None, continue_training: bool = False,
           pretrained_weights: Optional[str] = None, val_only: bool = False, steps: Optional[int] = None,
-          warmup_steps: Optional[int] = None, overwrite: bool = False) -> Path:
+          warmup_steps: Optional[int] = None, overwrite: bool = False, system: Optional[str] = None) -> Path:
     """Train (or validate) one fold; returns the fold folder.
 
     Every check (plans, overrides, checkpoints, weights files) runs before anything is written.
@@ -177,6 +177,9 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         steps, warmup_steps: ``--steps`` / ``--warmup_steps`` (see :func:`step_overrides`).
         overwrite: train a fold that holds checkpoints of an earlier run anew (they are deleted);
             without it (or ``continue_training``) such a fold is refused.
+        system: one of the papers' systems (:data:`autosr.systems.SYSTEMS`): its network and losses over
+            the planned configuration (``overrides`` win), in its own model folder
+            ``Trainer__plans__configuration__SYSTEM``.
     """
     if continue_training and pretrained_weights:
         raise TrainingError("--c and --pretrained_weights exclude each other: a continued run has its own weights")
@@ -191,7 +194,21 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         conf_name = configuration or default_configuration()
         base = plans_obj.configuration(conf_name)
         cls = get_trainer_class(trainer)
-        run_folder = results_dir() / name / f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
+        system_overrides: Dict[str, Any] = {}
+        if system is not None:
+            from autosr.systems import get_system
+            try:
+                chosen = get_system(system)
+            except KeyError as exc:
+                raise TrainingError(f"--system: {exc.args[0]}") from None
+            if chosen.per_scale_models:
+                raise TrainingError(f"--system {system}: trains one model per integer scale, which autosr_train does "
+                                    f"not do yet; its network alone runs as -o network.body=… -o network.upsampler="
+                                    f"SubPixel (documentation/reproducing.md)")
+            system_overrides, said = chosen.overrides(conf_name.endswith("cpu"), base.network)
+            logger.info(said)
+        run_folder = results_dir() / name / (f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
+                                             + (f"__{system}" if system else ""))
         fold_folder = run_folder / f"fold_{fold}"
         ckpt_path, ckpt, earlier = None, None, []
         if continue_training or val_only:
@@ -206,7 +223,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                 raise CheckpointError(f"{fold_folder}: no checkpoint to validate; train this fold first")
         else:
             earlier = _check_fold_is_free(fold_folder, overwrite)
-        all_overrides = dict(overrides or {})
+        all_overrides = {**system_overrides, **dict(overrides or {})}
         all_overrides.update(step_overrides(base.training, steps, warmup_steps))
         config = apply_overrides(base, all_overrides, plans_obj) if all_overrides else base
         if ckpt is not None and all_overrides:
@@ -250,7 +267,8 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
             write_json_atomic({"trainer": cls.__name__, "trainer_arg": trainer, "configuration": conf_name,
                                "overrides": all_overrides, "resolved": config.to_dict(), "device": str(dev),
                                "world_size": info.world_size, "continue_training": bool(continue_training),
-                               "pretrained_weights": str(pretrained_weights) if pretrained_weights else None},
+                               "pretrained_weights": str(pretrained_weights) if pretrained_weights else None,
+                               "system": system},
                               fold_folder / "training_config.json")
         tr.run_training()
         return fold_folder

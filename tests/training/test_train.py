@@ -229,3 +229,28 @@ def test_each_adversarial_objective_runs_a_gan_phase(env, objective):
 def test_an_unknown_adversarial_objective_is_refused(env, capsys):
     assert train_cli(1, 0, **{"training.adversarial": "LSGAN"}) == 1
     assert "training.adversarial 'LSGAN' is not an adversarial objective" in capsys.readouterr().err
+
+
+def test_a_papers_system_trains_in_its_own_model_folder(env, capsys, tmp_path):
+    """--system Meta-SRResNet: its body over the planned configuration (scaled down on CPU, trained blind), in
+    MetaSRTrainer__autosrPlans__2d_cpu__Meta-SRResNet; autosr_predict -d … --system finds it."""
+    from autosr.commands.predict import main as predict_main
+    from autosr.imageio import Geometry, write_image
+    argv = ["1", "0", "-c", "2d_cpu", "--steps", "4", "--warmup_steps", "2", "--device", "cpu",
+            "--system", "Meta-SRResNet", "-o", "network.width=8", "-o", "network.depth=1"]
+    assert main(argv) == 0
+    fold = env / "Dataset001_One" / f"{RUN}__Meta-SRResNet" / "fold_0"
+    ckpt = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)
+    cfg = ckpt["generator_config"]
+    assert cfg["body"] == "SRResNet" and cfg["width"] == 8 and cfg.get("acquisitions") == []
+    assert json.loads((fold / "training_config.json").read_text())["system"] == "Meta-SRResNet"
+    assert "system Meta-SRResNet" in (fold / "training_log.txt").read_text(encoding="utf-8")
+    write_image(np.random.default_rng(0).random((3, 20, 20)).astype(np.float32),
+                Geometry((1.0, 1.0, 3.0), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1)), tmp_path / "in" / "a_0000.nii.gz")
+    assert predict_main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-s", "1.5", "-d", "1",
+                         "--system", "Meta-SRResNet", "--disable_progress_bar"]) == 0
+    capsys.readouterr()
+    assert main(["1", "0", "--system", "EDSR"]) == 1
+    assert "one model per integer scale" in capsys.readouterr().err
+    assert main(["1", "0", "--system", "Nope"]) == 1
+    assert "unknown system 'Nope'; systems: MIASSR" in capsys.readouterr().err
