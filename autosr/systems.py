@@ -58,9 +58,8 @@ class System:
             said.append(f"CPU configuration: scaled down to width {out['network.width']}, depth {out['network.depth']}"
                         + (f", {out['network.body_args']}" if args else "") + "; the plan's schedule")
         else:
-            out.update({f"training.{k}": v for k, v in self.training.items() if k == "lr"})
             if "lr" in self.training:
-                out["training.critic_lr"] = self.training["lr"]
+                out["training.lr"] = out["training.critic_lr"] = self.training["lr"]
         if not getattr(BODIES.get(self.network["body"]), "supports_film", False):
             out["network.acquisitions"] = []
             out["degradation.told_probability"] = 0.0

@@ -445,12 +445,7 @@ class Predictor:
         progress bar over slices."""
         with tqdm(total=len(prep.slices), desc=desc or "slices", unit="slice", leave=False,
                   disable=not self.progress) as bar:
-            return self.super_resolve(prep.slices, self._pair(prep), on_batch=bar.update, sink=sink)
-
-    @staticmethod
-    def _pair(prep: PreparedCase) -> AxisScales:
-        s = prep.slice_scale
-        return s if isinstance(s, tuple) else (s, s)
+            return self.super_resolve(prep.slices, prep.slice_scale, on_batch=bar.update, sink=sink)
 
     def predict_files(self, input_path: os.PathLike | str, output_folder: os.PathLike | str,
                       scale: "None | ScaleLike | Sequence[ScaleLike] | ScaleRequest" = None,

@@ -68,7 +68,7 @@ def in_plane_axes(ndim: int, slicing_axis: Optional[int]) -> Tuple[int, ...]:
     """Refined array axes of an ``ndim``-D scan (2D: both), as preprocessing stores them."""
     return tuple(slicing.in_plane_axes(ndim, slicing_axis if ndim == 3 else None))
 
-def crop_and_mask(case: np.ndarray, plans: Plans, slicing_axis: Optional[int], scale: VolumeScale,
+def crop_and_mask(case: np.ndarray, plans: Plans, scale: VolumeScale,
                   array_spacing: Optional[Sequence[float]] = None) -> Tuple[List[Tuple[int, int]], np.ndarray]:
     """The crop box (each axis's start snapped down to a multiple of its factor's ``q``) and the foreground
     mask. The margin is the plan's (its slicing axis's margin on the plan's slicing axis, whatever the
@@ -110,7 +110,7 @@ def prepare_case(case: np.ndarray, plans: Plans, scale: "ScaleLike | VolumeScale
     if scale.ndim != case.ndim - 1 or (slicing_axis is not None and scale.factors[slicing_axis] != 1):
         raise ValueError(f"factors {scale} (x y z) do not fit slices normal to axis {slicing_axis} of a "
                          f"{case.ndim - 1}D case")
-    box, mask = crop_and_mask(case, plans, slicing_axis, scale, array_spacing)
+    box, mask = crop_and_mask(case, plans, scale, array_spacing)
     if not crop:
         box = [(0, n) for n in case.shape[1:]]
     normalised, params, cropped = crop_and_normalise(case, mask, box, plans.normalization)

@@ -259,7 +259,9 @@ def _predict_stages(predictor: "Predictor", case: CaseInput, item: _Loaded, outp
         trust.add(start, prep.slices[start:start + len(sr)], sr)
     refined, _, last = predictor.run_stages(arrays, item.geometry, item.stages, case.name, check=check)
     del arrays
-    geometry = item.geometry if len(item.stages) == 1 else item.geometry.refined(item.stages[0][0].scale)
+    geometry = item.geometry  # the last stage's input: the scan refined by every earlier stage
+    for stage in item.stages[:-1]:
+        geometry = geometry.refined(stage[0].scale)
     writer = CaseWriter(last, geometry, outputs, dtype, background_thread=num_workers > 0, after_write=after,
                         whole=True)
     try:
