@@ -333,22 +333,30 @@ class Predictor:
         """Check the channel count and refined size, crop and normalise ``case`` ``(C, *spatial)`` into slices
         normal to ``slicing_axis`` (default: the plan's), and (``warn``) warn when its intensities lie far
         from the training data's (``source`` names it). ``scale``: one in-plane scale or a factor per axis."""
-        if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
-            raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
-                                     f"({self.plans.num_channels}, [z,] y, x) with channels "
-                                     f"{', '.join(self.plans.channel_names)}")
+        self.check_case(case, source=source)
         if not isinstance(scale, VolumeScale):
             scale = VolumeScale.in_plane(self.check_scale(scale), case.ndim - 1, self.plans.slicing_axis)
-        refined = scale.shape(case.shape[1:])
-        if max(refined) > MAX_NIFTI_DIM:
-            raise ScaleError(f"{source}: factors {scale} (x y z) would give a {' x '.join(map(str, reversed(refined)))}"
-                             f" image, above {MAX_NIFTI_DIM} voxels per axis; give smaller factors (-s or "
-                             f"--target_spacing)")
+        self.check_case(case, scale, source)
         spacing = geometry.array_spacing if geometry is not None else None
         prep = prepare_case(case, self.plans, scale, array_spacing=spacing, slicing_axis=slicing_axis)
         if warn:
             self._check_intensities(prep, source)
         return prep
+
+    def check_case(self, case: np.ndarray, scale: Optional[VolumeScale] = None, source: str = "scan") -> None:
+        """The scan ``(C, *spatial)`` has the model's channels, and refined by ``scale`` (when given) stays
+        within what a NIfTI file can hold (:class:`ModelMismatchError`, :class:`ScaleError`)."""
+        if case.ndim not in (3, 4) or case.shape[0] != self.plans.num_channels:
+            raise ModelMismatchError(f"scan has shape {case.shape}, but the model needs "
+                                     f"({self.plans.num_channels}, [z,] y, x) with channels "
+                                     f"{', '.join(self.plans.channel_names)}")
+        if scale is None:
+            return
+        refined = scale.shape(case.shape[1:])
+        if max(refined) > MAX_NIFTI_DIM:
+            raise ScaleError(f"{source}: factors {scale} (x y z) would give a {' x '.join(map(str, reversed(refined)))}"
+                             f" image, above {MAX_NIFTI_DIM} voxels per axis; give smaller factors (-s or "
+                             f"--target_spacing)")
 
     def _check_intensities(self, prep: PreparedCase, source: str) -> None:
         """Warn when a channel's foreground lies far from the training fingerprint's (a CT scan given to an MR

@@ -170,7 +170,9 @@ def _load(predictor: "Predictor", request: ScaleRequest, case: CaseInput, quiet:
     checked)."""
     arrays, geometry = read_input(case)
     source = str(case.sources[0])
+    predictor.check_case(arrays, source=source)
     vs, stages = predictor.plan(request, arrays.ndim - 1, geometry, source)
+    predictor.check_case(arrays, vs, source)  # the whole refined scan, whatever passes give it
     if not quiet and request.in_plane is None:
         logger.info("%s: factors %s (x y z) give %s mm", case.name, " ".join(f"{float(f):.6g}" for f in vs.xyz),
                     " x ".join(f"{v:.6g}" for v in geometry.refined(vs).spacing))

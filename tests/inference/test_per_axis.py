@@ -224,3 +224,16 @@ def test_math_pi_factor_runs(predictor):
     sr, sr_geom = predictor.predict_case(case, geom, VolumeScale.from_xyz((1, 1, math.pi)))
     assert sr.shape == (1, 9, 10, 12)  # ⌊3π⌋
     np.testing.assert_allclose(sr_geom.spacing[2], 4.0 / math.pi)
+
+
+def test_a_bad_through_plane_scan_among_many_stops_the_run_before_any_output(folder, tmp_path, capsys):
+    """The inputs are checked before anything is written, through-plane factors included: the last scan would
+    exceed NIfTI's 32767 slices at this factor, so the two before it are not written either."""
+    geom = Geometry((0.8, 0.8, 4.0), (0, 0, 0), LPS)
+    for name, n in (("a", 4), ("b", 4), ("c", 12)):  # ×3000: 12000, 12000 and 36000 slices
+        write_image(phantom((n, 12, 12), seed=1).astype(np.float32), geom, tmp_path / "in" / f"{name}_0000.nii.gz")
+    out = tmp_path / "out"
+    assert predict_main(["-i", str(tmp_path / "in"), "-o", str(out), "-s", "1", "1", "3000", "-m", str(folder),
+                         "--allow_extrapolation", "--disable_progress_bar"]) != 0
+    assert "c_0000.nii.gz: factors 1 1 3000 (x y z) would give a 12 x 12 x 36000 image" in capsys.readouterr().err
+    assert not out.exists()
