@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
-import SimpleITK as sitk
 
 from autosr.imageio import Geometry, read_image, write_image
 from autosr.inference.prep import prepare_case
+from autosr.inference.preview import bspline_onto
 from autosr.normalization import normalize
 from autosr.plans import Plans
 
@@ -45,16 +45,6 @@ def thicken(array: np.ndarray, geometry: Geometry, f: int) -> Tuple[np.ndarray, 
     sp = np.asarray(geometry.spacing, dtype=np.float64)
     origin = np.asarray(geometry.origin) + geometry.direction_matrix[:, 2] * sp[2] * (f - 1) / 2
     return thick, Geometry((sp[0], sp[1], sp[2] * f), tuple(origin.tolist()), geometry.direction)
-
-
-def bspline(thick_path: Path, reference: Geometry, shape: Tuple[int, ...]) -> np.ndarray:
-    """SimpleITK cubic B-spline resampling of the thick scan onto the reference grid ``shape`` (z, y, x)."""
-    ref = sitk.Image([int(n) for n in reversed(shape)], sitk.sitkFloat32)
-    ref.SetSpacing(reference.spacing)
-    ref.SetOrigin(reference.origin)
-    ref.SetDirection(reference.direction)
-    out = sitk.Resample(sitk.ReadImage(str(thick_path), sitk.sitkFloat32), ref, sitk.Transform(), sitk.sitkBSpline)
-    return sitk.GetArrayFromImage(out)
 
 
 def psnr_fg(out: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> float:
@@ -87,7 +77,7 @@ def main() -> None:
             n = thick.shape[0] * f
             ref = np.clip(normalize(hr[:n].astype(np.float32), params), 0, 1)
             mask = ref > 0.01
-            outs = {"B-spline": bspline(thick_path, geom, (n,) + hr.shape[1:])}
+            outs = {"B-spline": bspline_onto(thick, tgeom, geom, (n,) + hr.shape[1:])}
             for name, model in models.items():
                 out_dir = folder / name
                 t0 = time.perf_counter()
