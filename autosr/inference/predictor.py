@@ -410,9 +410,13 @@ class Predictor:
         for stage in stages:
             acc: Optional[np.ndarray] = None
             background: List[float] = []
+            first: Optional[PreparedCase] = None
             for p in stage:
-                prep = self.prepare(case, p.scale, geometry, desc or "scan", warn=last is None and p is stage[0],
-                                    slicing_axis=p.slicing_axis)
+                if first is not None and first.scale == p.scale:  # another orientation: cut the same prepared scan
+                    prep = first.resliced(p.slicing_axis)
+                else:
+                    prep = first = self.prepare(case, p.scale, geometry, desc or "scan",
+                                                warn=last is None and p is stage[0], slicing_axis=p.slicing_axis)
                 if acc is None:
                     last = prep
                     background = [float(par.get("background", 0.0)) for par in prep.params]

@@ -10,6 +10,7 @@ passes of a through-plane scale, :mod:`autosr.inference.passes`).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -62,6 +63,23 @@ class PreparedCase:
     def slice_scale(self) -> "Fraction | Tuple[Fraction, Fraction]":
         """The factors of the slices (rows, columns): one fraction when they are equal."""
         return self.scale.pair(self.slicing_axis)
+
+
+    def resliced(self, slicing_axis: int) -> "PreparedCase":
+        """The same cropped, normalised scan cut into slices normal to another axis (the second orientation of
+        a through-plane pass), without fitting the crop box and normalisation again."""
+        ndim = len(self.spatial_shape)
+        if ndim != 3 or self.scale.factors[slicing_axis] != 1:
+            raise ValueError(f"cannot reslice a {ndim}D case normal to axis {slicing_axis} with factors {self.scale}")
+        volume = slicing.from_slices(self.slices.transpose(1, 0, 2, 3), self.slicing_axis, ndim)
+        slices = slicing.to_slices(volume, slicing_axis).transpose(1, 0, 2, 3)
+        outside = np.zeros_like(volume)
+        for i, sl in self.outside.items():
+            np.moveaxis(outside, 1 + self.slicing_axis, 1)[:, i] = sl
+        out_slices = slicing.to_slices(outside, slicing_axis).transpose(1, 0, 2, 3)
+        kept = {int(i): np.ascontiguousarray(out_slices[i])
+                for i in np.flatnonzero(np.any(out_slices, axis=(1, 2, 3)))}
+        return dataclasses.replace(self, slices=np.ascontiguousarray(slices), slicing_axis=slicing_axis, outside=kept)
 
 
 def in_plane_axes(ndim: int, slicing_axis: Optional[int]) -> Tuple[int, ...]:
