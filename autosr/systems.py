@@ -9,8 +9,9 @@ system needs for scales in (1, 4], as MIASSR's Table 1 does.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 #: Integer scales a fixed-scale system needs to cover (1, 4] by up-and-down (the ⌈s⌉ model, then bicubic down).
 FIXED_SCALES = (2, 3, 4)
@@ -28,25 +29,33 @@ class System:
     training: Mapping[str, Any] = field(default_factory=dict)
     paper: str = ""
     note: str = ""                       # how AutoSR's version differs from the paper's
+    table1: Optional[float] = None       # parameters (millions) in MIASSR's Table 1, where it lists the system
 
-    def generator_configs(self, in_channels: int = 1) -> List[Dict[str, Any]]:
-        """The generator configurations of every model the system needs."""
+    def generator_config(self, in_channels: int = 1, scales: Sequence[int] = FIXED_SCALES) -> Dict[str, Any]:
+        """The generator of the system (every model it needs: ``PerScale`` holds one per integer scale)."""
         base = {"name": "MetaSR", "in_channels": in_channels, **self.network}
-        if not self.per_scale_models:
-            return [base]
-        return [dict(base, upsampler_args={"scales": [k]}) for k in FIXED_SCALES]
+        if self.per_scale_models:
+            return dict(base, name="PerScale", scales=list(scales))
+        return base
 
+    @property
+    def fixed_scale(self) -> bool:
+        """Sub-pixel systems: trained at integer scales, any other by up-and-down."""
+        return self.network.get("upsampler") == "SubPixel"
 
-    def overrides(self, cpu: bool, planned_network: Mapping[str, Any]) -> Tuple[Dict[str, Any], str]:
-        """Dotted plan overrides that make a configuration this system, and a line saying what changed.
+    def overrides(self, cpu: bool, planned: Any) -> Tuple[Dict[str, Any], str]:
+        """Dotted plan overrides that make the configuration ``planned`` this system, and a line saying what changed.
 
         On a CPU configuration the sizes are scaled down to the planned CPU network's width and depth
         (the paper's are hours of GPU time); the schedule stays the plan's. Elsewhere the paper's sizes
-        and learning rate are used. Acquisition codes are kept only for a body that can be modulated.
+        and learning rate are used. Acquisition codes are kept only for a body that can be modulated. A
+        fixed-scale system trains at the integer scales ×2 … ×⌈scales.max⌉ (scales.step 1), a model each
+        (or, MDSR, a branch each).
         """
         from autosr.registry import BODIES
         out: Dict[str, Any] = {f"network.{k}": v for k, v in self.network.items()}
         said = [f"system {self.name}: {self.paper}"]
+        planned_network = planned.network
         if cpu:
             width, depth = int(planned_network.get("width", 32)), int(planned_network.get("depth", 8))
             out["network.width"] = min(int(self.network.get("width", width)), width)
@@ -64,9 +73,18 @@ class System:
             out["network.acquisitions"] = []
             out["degradation.told_probability"] = 0.0
             said.append("trained blind (its body has no acquisition codes)")
-        if self.network.get("upsampler") == "SubPixel":
-            out["scales.single_axis_probability"] = 0.0
-            said.append("in-plane scales only (sub-pixel reaches ×4)")
+        if self.fixed_scale:
+            top = min(math.ceil(float(planned.scales.max)), FIXED_SCALES[-1])
+            needed = [k for k in FIXED_SCALES if k <= top]
+            out.update({"scales.single_axis_probability": 0.0, "scales.sampling": "grid", "scales.step": 1.0,
+                        "scales.max": float(top)})
+            if self.per_scale_models:
+                out.update({"network.name": "PerScale", "network.scales": needed})
+                said.append(f"one model per integer scale ×{', ×'.join(map(str, needed))}, each trained at its own")
+            else:
+                out["network.upsampler_args"] = {"scales": needed}
+                said.append(f"one body, a branch per integer scale ×{', ×'.join(map(str, needed))}, trained at those")
+            said.append("other scales by up-and-down (the ⌈s⌉ model, then bicubic down); in-plane only")
         if self.adversarial == "none":
             out["training.gan_steps"] = 0
             said.append("L1 only (no GAN phase)")
@@ -100,47 +118,45 @@ SRRESNET = {"width": 64, "depth": 16}
 SYSTEMS: Dict[str, System] = {s.name: s for s in (
     System("MIASSR", _meta("EDSRLite", **EDSR_LITE), adversarial="wgan_gp", perceptual=True,
            training={"lr": 1e-4, "batch_size": 16, "patch": 96},
-           paper="Zhu et al. 2021 (MIASSR): EDSR-lite + Meta-Upscale, L1 then L1 + WGAN-GP + VGG19"),
+           paper="Zhu et al. 2021 (MIASSR): EDSR-lite + Meta-Upscale, L1 then L1 + WGAN-GP + VGG19", table1=1.5),
     System("MESR", _meta("EDSRLite", bias=False, **EDSR_LITE), training={"lr": 4e-4, "batch_size": 8, "patch": 96},
            paper="MESR: EDSR + Meta-Upscale, convolutions without bias, L1, NRMSE",
            note="the EDSR-lite size (64×16), as MESR's released configuration"),
     System("MetaRDN", _meta("RDN", **RDN), paper="Hu et al. 2019 (Meta-SR): RDN (D16, C8, G64) + Meta-Upscale, L1",
-           note="Meta-SR's RDN size (22 M); MIASSR's Table 1 lists 5.8 M, a smaller RDN whose size it does not give"),
+           note="Meta-SR's RDN size (22 M); MIASSR's Table 1 lists 5.8 M, a smaller RDN whose size it does not give", table1=5.8),
     System("Meta-EDSR", _meta("EDSRLite", **EDSR), paper="MIASSR Fig. 6: EDSR (256×32, residual scale 0.1) + Meta-Upscale"),
     System("Meta-MDSR", _meta("EDSRLite", **MDSR), paper="MIASSR Fig. 6: MDSR's body (64×80) + Meta-Upscale"),
     System("Meta-SRResNet", _meta("SRResNet", **SRRESNET), paper="MIASSR Fig. 6: SRResNet (64×16, batch norm)"),
     System("Meta-SRDenseNet", _meta("SRDenseNet", **SRDENSENET), paper="MIASSR Fig. 6: SRDenseNet (8×8, growth 16)"),
     System("Meta-ESRGAN", _meta("RRDB", **RRDB), paper="MIASSR Fig. 6: ESRGAN's RRDB (23 blocks, 64, growth 32)"),
     System("EDSR", _subpixel("EDSRLite", **EDSR), per_scale_models=True,
-           paper="Lim et al. 2017: EDSR 256×32, residual scale 0.1, sub-pixel ×2/×3/×4, L1"),
+           paper="Lim et al. 2017: EDSR 256×32, residual scale 0.1, sub-pixel ×2/×3/×4, L1", table1=127.5),
     System("MDSR", _subpixel("EDSRLite", **MDSR), paper="Lim et al. 2017: MDSR 64×80, one shared body, a sub-pixel "
-           "branch per scale, L1", note="without MDSR's scale-specific 5×5 pre-processing blocks (0.3 M)"),
+           "branch per scale, L1", note="without MDSR's scale-specific 5×5 pre-processing blocks (0.3 M)", table1=6.7),
     System("RDN", _subpixel("RDN", **RDN), per_scale_models=True,
            paper="Zhang et al. 2018: RDN (D16, C8, G64), sub-pixel, L1",
-           note="RDN's paper size, 22 M a model; MIASSR's 17.2 M for three implies a smaller RDN it does not give"),
+           note="RDN's paper size, 22 M a model; MIASSR's 17.2 M for three implies a smaller RDN it does not give", table1=17.2),
     System("SRDenseNet", _subpixel("SRDenseNet", **SRDENSENET), per_scale_models=True,
            paper="Tong et al. 2017: SRDenseNet_All, 8 dense blocks of 8 layers, growth 16, bottleneck 256",
            note="sub-pixel upsampling instead of its two deconvolutions; MIASSR's 30.4 M is not reproducible from "
-                "the SRDenseNet paper's sizes (2 M a model)"),
+                "the SRDenseNet paper's sizes (2 M a model)", table1=30.4),
     System("SRResNet", _subpixel("SRResNet", **SRRESNET), per_scale_models=True,
            paper="Ledig et al. 2017: SRResNet 64×16 with batch norm, sub-pixel, MSE"),
     System("SRGAN", _subpixel("SRResNet", **SRRESNET), per_scale_models=True, adversarial="vanilla", perceptual=True,
-           paper="Ledig et al. 2017: SRResNet generator, vanilla GAN + VGG loss"),
+           paper="Ledig et al. 2017: SRResNet generator, vanilla GAN + VGG loss", table1=4.5),
     System("ESRGAN-L1", _subpixel("RRDB", **RRDB), per_scale_models=True,
            paper="Wang et al. 2018: RRDB (23 blocks, 64, growth 32), trained with L1 only (its PSNR model)",
            note="sub-pixel upsampling instead of nearest + conv; 16.7 M a model at ESRGAN's size, MIASSR's 30.2 M "
-                "for three implies fewer blocks"),
+                "for three implies fewer blocks", table1=30.2),
 )}
 
 
 def parameter_count(system: System, in_channels: int = 1) -> Tuple[int, int]:
-    """``(total, per model)`` trainable parameters of every model ``system`` needs (its generators only)."""
+    """``(trainable parameters, models)`` of every model ``system`` needs for scales in (1, 4] (its generators
+    only), as MIASSR's Table 1 counts them."""
     from autosr.networks import build_network
-    counts = []
-    for config in system.generator_configs(in_channels):
-        net = build_network(**config)
-        counts.append(sum(p.numel() for p in net.parameters() if p.requires_grad))
-    return sum(counts), counts[0]
+    net = build_network(**system.generator_config(in_channels))
+    return sum(p.numel() for p in net.parameters() if p.requires_grad), len(getattr(net, "models", [net]))
 
 
 def get_system(name: str) -> System:

@@ -1,7 +1,7 @@
 """AutoSR networks: the MIASSR generator of registered parts, WGAN-GP critic, frozen VGG19.
 
 Complete networks register in :data:`autosr.registry.NETWORKS` by name (``"MetaSR"``,
-``"WGANCritic"``), generator bodies in :data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR),
+``"WGANCritic"``, ``"PerScale"``: one model per integer scale), generator bodies in :data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR),
 ``RDN`` (MetaRDN), ``RRDB`` (ESRGAN), ``SRResNet`` (SRGAN), ``SRDenseNet``) and upsamplers in
 :data:`autosr.registry.UPSAMPLERS` (``MetaUpscale``; ``SubPixel``: fixed ×2/×3/×4 branches, any
 scale by up-and-down), so plans and command lines can name them;
@@ -19,6 +19,7 @@ from autosr.networks.discriminator import WGANCritic
 from autosr.networks.edsr_lite import EDSRLiteBody
 from autosr.networks.meta_sr import MetaSRGenerator
 from autosr.networks.meta_upscale import MetaUpscale
+from autosr.networks.per_scale import PerScaleGenerator
 from autosr.networks.vgg import VGGFeatureExtractor, find_vgg19_weights
 from autosr.registry import NETWORKS
 
@@ -41,5 +42,5 @@ def list_networks() -> List[str]:
     return NETWORKS.names()
 
 
-__all__ = ["build_network", "run_generator", "list_networks", "MetaSRGenerator", "EDSRLiteBody", "MetaUpscale", "WGANCritic",
+__all__ = ["build_network", "run_generator", "list_networks", "MetaSRGenerator", "EDSRLiteBody", "MetaUpscale", "PerScaleGenerator", "WGANCritic",
            "VGGFeatureExtractor", "find_vgg19_weights"]

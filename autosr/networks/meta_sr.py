@@ -90,6 +90,11 @@ class MetaSRGenerator(nn.Module):
             self.upscaler.init_near_identity()  # the untrained generator ≈ bicubic (optional for an upsampler)
 
     @property
+    def max_scale(self) -> Optional[float]:
+        """The largest scale the upsampler gives (a sub-pixel one's largest branch), ``None`` for any."""
+        return getattr(self.upscaler, "max_scale", None)
+
+    @property
     def receptive_radius(self) -> int:
         """LR pixels an output pixel's inputs reach (the tiling halo): the body's and the upsampler's
         declared radii, and 2 for a bicubic skip (4×4 support)."""

@@ -201,11 +201,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                 chosen = get_system(system)
             except KeyError as exc:
                 raise TrainingError(f"--system: {exc.args[0]}") from None
-            if chosen.per_scale_models:
-                raise TrainingError(f"--system {system}: trains one model per integer scale, which autosr_train does "
-                                    f"not do yet; its network alone runs as -o network.body=… -o network.upsampler="
-                                    f"SubPixel (documentation/reproducing.md)")
-            system_overrides, said = chosen.overrides(conf_name.endswith("cpu"), base.network)
+            system_overrides, said = chosen.overrides(conf_name.endswith("cpu"), base)
             logger.info(said)
         run_folder = results_dir() / name / (f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
                                              + (f"__{system}" if system else ""))

@@ -103,7 +103,9 @@ def wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     if not info.enabled:
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
+    # A generator of one model per scale trains one of them per step: the others' gradients are absent.
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None,
+                                               find_unused_parameters=getattr(model, "partial_steps", False))
 
 
 def unwrap(model: nn.Module) -> nn.Module:

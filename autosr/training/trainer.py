@@ -95,7 +95,7 @@ class MetaSRTrainer:
                               f"or set scales.single_axis_probability to 0")
         top = max(self.config.scales.max, self.config.scales.single_axis_max
                   if self.config.scales.single_axis_probability > 0 else 0)
-        limit = getattr(getattr(self.generator, "upscaler", None), "max_scale", None)
+        limit = getattr(self.generator, "max_scale", None)
         if limit is not None and top > limit:
             raise TrainingError(f"configuration {self.config.name}: the upsampler reaches ×{limit:g} at most, but the "
                                 f"plans train scales up to {top:g} (scales.max, scales.single_axis_max); lower them "
