@@ -2,8 +2,8 @@
 
 ``L1Loss`` and ``PerceptualLoss`` (VGG19 features, per channel for multi-channel images, as
 the paper does for BraTS) register in :data:`autosr.registry.LOSSES`, each scaled by its
-``loss_weight``. The adversarial objectives of MIASSR's Fig. 8 register there too, chosen by
-``training.adversarial``: ``WGANGP`` (the paper's, eqs. 15–16), ``WGAN`` (weight clipping),
+``loss_weight``. The adversarial objectives of MIASSR's Fig. 8 register there too, named in
+``training.losses``: ``WGANGP`` (the paper's, eqs. 15–16), ``WGAN`` (weight clipping),
 ``VanillaGAN`` (eq. 14, SRGAN) and ``RaGAN`` (relativistic average, ESRGAN). Each has
 ``critic_objective(critic, real, fake)`` (the critic's loss), ``generator_objective(critic, real,
 fake)`` (the generator's, before γ) and ``after_critic_step(critic)`` (WGAN's clipping).
@@ -177,7 +177,7 @@ class RaGANLoss(AdversarialObjective):
         return self._relative(critic, fake, real.detach())  # roles swapped: fake should look more real
 
 
-#: ``training.adversarial`` names (the registered objectives; ``module:Class`` also accepted).
+#: The registered adversarial objectives (``module:Class`` also accepted in ``training.losses``).
 ADVERSARIAL_OBJECTIVES = ("WGANGP", "WGAN", "VanillaGAN", "RaGAN")
 
 
@@ -194,8 +194,8 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
     if mode == "off":
         return None, "perceptual loss off (--perceptual off)"
     if layer not in CONV_LAYERS:
-        raise AutoSRError(f"training.perceptual_layer {layer!r} is not a VGG19 convolution; use one of "
-                          f"{', '.join(CONV_LAYERS)} (-o training.perceptual_layer=conv2_2)")
+        raise AutoSRError(f"training.losses: PerceptualLoss layer {layer!r} is not a VGG19 convolution; use one of "
+                          f"{', '.join(CONV_LAYERS)} (-o training.losses.PerceptualLoss.layer=conv2_2)")
     try:
         found = find_vgg19_weights(weights_path, allow_download=allow_download)
     except FileNotFoundError as exc:
@@ -208,7 +208,7 @@ def perceptual_mode_resolve(mode: str, weights_path: Union[str, Path, None] = No
             raise AutoSRError(f"--perceptual on needs VGG19 weights but {where}. Pass a torchvision "
                               f"'{VGG19_FILENAME}' checkpoint with --vgg_weights PATH, or use --perceptual auto "
                               f"to train without the perceptual loss")
-        return None, (f"VGG19 weights not found ({where}): the perceptual loss is disabled (η set to 0). "
+        return None, (f"VGG19 weights not found ({where}): the perceptual loss is left out. "
                       f"Pass --vgg_weights PATH to use it")
     extractor = VGGFeatureExtractor(layer=layer, weights=found)
     return extractor, f"perceptual loss: VGG19 {layer} (pre-activation) from {found}"

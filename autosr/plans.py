@@ -216,6 +216,54 @@ def _families(v: Any) -> Tuple[Dict[str, Any], ...]:
     return tuple(out)
 
 
+#: When a loss counts: from the first step (``all``) or in the GAN phase only (``gan``).
+LOSS_PHASES = ("all", "gan")
+#: MIASSR's eq. 17: λ·L1 from the start, then η·VGG19 perceptual and γ·WGAN-GP in the GAN phase.
+MIASSR_LOSSES: Tuple[Dict[str, Any], ...] = (
+    {"name": "L1Loss", "weight": 1.0},
+    {"name": "PerceptualLoss", "weight": 0.006, "layer": "conv2_2"},
+    {"name": "WGANGP", "weight": 0.001, "gp_weight": 10.0},
+)
+
+
+def _losses(v: Any) -> Tuple[Dict[str, Any], ...]:
+    """``[{"name", "weight", "phase"?, <the loss's own arguments>}, …]``; the names and arguments are checked
+    against the registry when the losses are built (a ``module:Class`` may take anything)."""
+    _check(isinstance(v, (list, tuple)))
+    out = []
+    for i, entry in enumerate(v):
+        where = f"[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _Invalid(f"{where} is not a JSON object but {json.dumps(entry, default=str)}")
+        for key, rule in (("name", TEXT), ("weight", number(0)), ("phase", choice(*LOSS_PHASES))):
+            if key in entry and rule.problem(entry[key]):
+                raise _Invalid(f"{where}.{key} {rule.problem(entry[key])}")
+            if key in ("name", "weight") and key not in entry:
+                raise _Invalid(f"{where} is missing {key} ({{\"name\": \"L1Loss\", \"weight\": 1}})")
+        out.append({**entry, "weight": float(entry["weight"])})
+    return tuple(out)
+
+
+#: Before the losses list, the training section held MIASSR's three weights and the objective's settings.
+LEGACY_LOSS_KEYS = ("lambda_l1", "gamma_adv", "eta_perc", "gp_weight", "adversarial", "perceptual_layer")
+
+
+def legacy_losses(training: Mapping[str, Any]) -> Dict[str, Any]:
+    """A training section of an earlier AutoSR (``lambda_l1``, ``gamma_adv``…, no ``losses``) with its losses as
+    the list they meant; any other section unchanged."""
+    if "losses" in training or not any(k in training for k in LEGACY_LOSS_KEYS):
+        return dict(training)
+    out = {k: v for k, v in training.items() if k not in LEGACY_LOSS_KEYS}
+    adversarial = training.get("adversarial", "WGANGP")
+    out["losses"] = [
+        {"name": "L1Loss", "weight": training.get("lambda_l1", 1.0)},
+        {"name": "PerceptualLoss", "weight": training.get("eta_perc", 0.006),
+         "layer": training.get("perceptual_layer", "conv2_2")},
+        {"name": adversarial, "weight": training.get("gamma_adv", 0.001),
+         **({"gp_weight": training.get("gp_weight", 10.0)} if adversarial == "WGANGP" else {})}]
+    return out
+
+
 def _noise(v: Any) -> Dict[str, Any]:
     rules = {"model": choice(*NOISE_MODELS), "snr": interval(0, 1e6, above=True),
              "probability": number(0, hi=1.000001)}
@@ -327,13 +375,8 @@ class TrainingConfig:
     betas: Tuple[float, float] = (0.9, 0.999)
     lr_halve_every: int = 50_000
     critic_lr: float = 1e-4
-    lambda_l1: float = 1.0
-    gamma_adv: float = 0.001
-    eta_perc: float = 0.006
-    gp_weight: float = 10.0
-    adversarial: str = "WGANGP"            # the GAN objective (autosr.losses: WGANGP, WGAN, VanillaGAN, RaGAN)
-    perceptual: str = "on"                 # "on" | "auto" | "off"
-    perceptual_layer: str = "conv2_2"
+    losses: Tuple[Dict[str, Any], ...] = MIASSR_LOSSES  # [{name, weight, phase?, args}] (documentation/training.md)
+    perceptual: str = "on"                 # VGG19 weights for a PerceptualLoss: "on" (required) | "auto" | "off"
     vgg_weights: Optional[str] = None
     loss_discard_threshold: float = 1e8
     val_every: int = 5_000
@@ -362,9 +405,8 @@ FIELD_RULES: Dict[type, Dict[str, Rule]] = {
     TrainingConfig: {
         "warmup_steps": integer(0), "gan_steps": integer(0), "lr": number(0, above=True),
         "betas": sequence(number(0, hi=1), 2), "lr_halve_every": integer(1), "critic_lr": number(0, above=True),
-        "lambda_l1": number(0), "gamma_adv": number(0), "eta_perc": number(0), "gp_weight": number(0),
-        "adversarial": TEXT,
-        "perceptual": choice("on", "auto", "off"), "perceptual_layer": TEXT, "vgg_weights": OPTIONAL_PATH,
+        "losses": Rule("a list of loss objects {name, weight, phase?, …}", _losses),
+        "perceptual": choice("on", "auto", "off"), "vgg_weights": OPTIONAL_PATH,
         "loss_discard_threshold": number(0, above=True), "val_every": integer(0),
         "val_scales": sequence(SCALE), "val_max_slices": integer(1), "checkpoint_every": integer(0),
         "augment": BOOL, "num_workers": integer(0), "seed": integer(0), "deterministic": BOOL},
@@ -405,6 +447,8 @@ def _build_configuration(name: str, d: Any, num_channels: Optional[int], consist
     if "data_identifier" in d and TEXT.problem(d["data_identifier"]):
         problems.append((("data_identifier",), TEXT.problem(d["data_identifier"])))
     sections = {}
+    if isinstance(d.get("training"), Mapping):
+        d = {**d, "training": legacy_losses(d["training"])}
     for key, cls in SECTIONS.items():
         sections[key], found = _section(cls, d.get(key, {}), (key,))
         problems += found
@@ -746,16 +790,27 @@ def apply_overrides(config: Configuration, overrides: Mapping[str, Any], plans: 
     one, its dataset's fingerprint (a patch within every image, …).
     """
     d = config.to_dict()
+    d["training"]["losses"] = [dict(e) for e in d["training"]["losses"]]
     for key, value in overrides.items():
         option = f"-o {key}={_shown(value)}"
         parts = key.split(".")
-        node = d
+        node, free = d, parts[0] in ("network", "critic")  # free: any key (a part's own arguments)
         for p in parts[:-1]:
-            if p not in node or not isinstance(node[p], dict):
+            if isinstance(node, list):  # training.losses.NAME.…: the loss of that name
+                named = [e for e in node if isinstance(e, dict) and e.get("name") == p]
+                if not named:
+                    raise PlansError(f"{option}: no loss named {p!r} in training.losses; losses: "
+                                     f"{', '.join(str(e.get('name')) for e in node if isinstance(e, dict))}")
+                node, free = named[0], True
+                continue
+            if p not in node or not isinstance(node[p], (dict, list)):
                 raise PlansError(f"{option}: no section {p!r}; sections: "
                                  f"{', '.join(k for k, v in d.items() if isinstance(v, dict))}")
             node = node[p]
-        if parts[-1] not in node and parts[0] not in ("network", "critic"):
+        if isinstance(node, list):
+            raise PlansError(f"{option}: give a loss's setting (-o training.losses.NAME.weight=W) or the whole list "
+                             f"(-o 'training.losses=[{{\"name\": \"L1Loss\", \"weight\": 1}}]')")
+        if parts[-1] not in node and not free:
             raise PlansError(f"{option}: unknown key {parts[-1]!r}; valid: {', '.join(sorted(node))}")
         node[parts[-1]] = value
     conf, problems = _build_configuration(config.name, d, plans.num_channels if plans else None)

@@ -10,8 +10,8 @@ system needs for scales in (1, 4], as MIASSR's Table 1 does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: Integer scales a fixed-scale system needs to cover (1, 4] by up-and-down (the ⌈s⌉ model, then bicubic down).
 FIXED_SCALES = (2, 3, 4)
@@ -24,8 +24,8 @@ class System:
     name: str
     network: Mapping[str, Any]
     per_scale_models: bool = False       # one model per integer scale (EDSR, RDN, …), else one model
-    adversarial: str = "none"            # none, vanilla, ragan, wgan, wgan_gp
-    perceptual: bool = False
+    adversarial: str = "none"            # "none" or an objective of autosr.losses (WGANGP, WGAN, VanillaGAN, RaGAN)
+    perceptual: bool = False             # VGG19 perceptual loss in the GAN phase
     training: Mapping[str, Any] = field(default_factory=dict)
     paper: str = ""
     note: str = ""                       # how AutoSR's version differs from the paper's
@@ -37,6 +37,17 @@ class System:
         if self.per_scale_models:
             return dict(base, name="PerScale", scales=list(scales))
         return base
+
+    def losses(self) -> List[Dict[str, Any]]:
+        """``training.losses``: L1, then in the GAN phase the VGG19 perceptual loss and the adversarial objective
+        with MIASSR's weights (η = 0.006, γ = 0.001)."""
+        out: List[Dict[str, Any]] = [{"name": "L1Loss", "weight": 1.0}]
+        if self.adversarial != "none":
+            if self.perceptual:
+                out.append({"name": "PerceptualLoss", "weight": 0.006, "layer": "conv2_2"})
+            out.append({"name": self.adversarial, "weight": 0.001,
+                        **({"gp_weight": 10.0} if self.adversarial == "WGANGP" else {})})
+        return out
 
     @property
     def fixed_scale(self) -> bool:
@@ -85,18 +96,14 @@ class System:
                 out["network.upsampler_args"] = {"scales": needed}
                 said.append(f"one body, a branch per integer scale ×{', ×'.join(map(str, needed))}, trained at those")
             said.append("other scales by up-and-down (the ⌈s⌉ model, then bicubic down); in-plane only")
+        out["training.losses"] = self.losses()
         if self.adversarial == "none":
             out["training.gan_steps"] = 0
             said.append("L1 only (no GAN phase)")
         else:
-            out["training.adversarial"] = ADVERSARIAL_NAMES[self.adversarial]
-            if not self.perceptual:
-                out["training.eta_perc"] = 0.0
+            said.append(" + ".join(f"{e['weight']:g}·{e['name']}" for e in out["training.losses"]))
         return out, "; ".join(said)
 
-
-#: System adversarial labels → ``training.adversarial`` names (:mod:`autosr.losses`).
-ADVERSARIAL_NAMES = {"vanilla": "VanillaGAN", "ragan": "RaGAN", "wgan": "WGAN", "wgan_gp": "WGANGP"}
 
 
 def _meta(body: str, **kw: Any) -> Dict[str, Any]:
@@ -116,7 +123,7 @@ RRDB = {"width": 64, "depth": 23, "body_args": {"growth": 32}}
 SRRESNET = {"width": 64, "depth": 16}
 
 SYSTEMS: Dict[str, System] = {s.name: s for s in (
-    System("MIASSR", _meta("EDSRLite", **EDSR_LITE), adversarial="wgan_gp", perceptual=True,
+    System("MIASSR", _meta("EDSRLite", **EDSR_LITE), adversarial="WGANGP", perceptual=True,
            training={"lr": 1e-4, "batch_size": 16, "patch": 96},
            paper="Zhu et al. 2021 (MIASSR): EDSR-lite + Meta-Upscale, L1 then L1 + WGAN-GP + VGG19", table1=1.5),
     System("MESR", _meta("EDSRLite", bias=False, **EDSR_LITE), training={"lr": 4e-4, "batch_size": 8, "patch": 96},
@@ -142,7 +149,7 @@ SYSTEMS: Dict[str, System] = {s.name: s for s in (
                 "the SRDenseNet paper's sizes (2 M a model)", table1=30.4),
     System("SRResNet", _subpixel("SRResNet", **SRRESNET), per_scale_models=True,
            paper="Ledig et al. 2017: SRResNet 64×16 with batch norm, sub-pixel, MSE"),
-    System("SRGAN", _subpixel("SRResNet", **SRRESNET), per_scale_models=True, adversarial="vanilla", perceptual=True,
+    System("SRGAN", _subpixel("SRResNet", **SRRESNET), per_scale_models=True, adversarial="VanillaGAN", perceptual=True,
            paper="Ledig et al. 2017: SRResNet generator, vanilla GAN + VGG loss", table1=4.5),
     System("ESRGAN-L1", _subpixel("RRDB", **RRDB), per_scale_models=True,
            paper="Wang et al. 2018: RRDB (23 blocks, 64, growth 32), trained with L1 only (its PSNR model)",
@@ -159,11 +166,25 @@ def parameter_count(system: System, in_channels: int = 1) -> Tuple[int, int]:
     return sum(p.numel() for p in net.parameters() if p.requires_grad), len(getattr(net, "models", [net]))
 
 
+#: ``SYSTEM+VARIANT`` names: the system trained with another adversarial objective (and the VGG19 perceptual
+#: loss), as MIASSR's Figs. 7 and 8 compare them, or with L1 alone.
+VARIANTS = ("WGANGP", "WGAN", "VanillaGAN", "RaGAN", "L1")
+
+
 def get_system(name: str) -> System:
-    """The system named ``name``; ``KeyError`` listing every name otherwise."""
-    if name not in SYSTEMS:
-        raise KeyError(f"unknown system {name!r}; systems: {', '.join(SYSTEMS)}")
-    return SYSTEMS[name]
+    """The system named ``name``, or ``SYSTEM+VARIANT`` (:data:`VARIANTS`: ``MIASSR+RaGAN``, ``Meta-RDN+WGANGP``,
+    ``MIASSR+L1``); ``KeyError`` listing every name otherwise."""
+    base, _, variant = name.partition("+")
+    if base not in SYSTEMS or (variant and variant not in VARIANTS):
+        raise KeyError(f"unknown system {name!r}; systems: {', '.join(SYSTEMS)}, each also as SYSTEM+VARIANT with "
+                       f"VARIANT one of {', '.join(VARIANTS)} (another adversarial objective, or L1 alone)")
+    system = SYSTEMS[base]
+    if not variant:
+        return system
+    adversarial = "none" if variant == "L1" else variant
+    return replace(system, name=name, adversarial=adversarial, perceptual=adversarial != "none",
+                   paper=f"{system.paper}; trained " + ("with L1 alone" if adversarial == "none" else
+                                                        f"with {variant} + VGG19 perceptual (MIASSR Figs. 7, 8)"))
 
 
-__all__ = ["System", "SYSTEMS", "FIXED_SCALES", "ADVERSARIAL_NAMES", "parameter_count", "get_system"]
+__all__ = ["System", "SYSTEMS", "FIXED_SCALES", "VARIANTS", "parameter_count", "get_system"]

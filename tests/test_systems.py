@@ -114,7 +114,8 @@ def test_system_overrides_say_what_changes():
     assert o["degradation.told_probability"] == 0 and o["training.gan_steps"] == 0
     assert "scaled down" in said and "trained blind" in said and "L1 only" in said
     o, said = SYSTEMS["MIASSR"].overrides(False, planned)
-    assert o["network.width"] == 64 and o["training.lr"] == 1e-4 and o["training.adversarial"] == "WGANGP"
+    assert o["network.width"] == 64 and o["training.lr"] == 1e-4
+    assert [e["name"] for e in o["training.losses"]] == ["L1Loss", "PerceptualLoss", "WGANGP"]
     assert "network.acquisitions" not in o  # EDSR-lite keeps the planned acquisition codes
     o, said = SYSTEMS["MDSR"].overrides(False, planned)
     assert o["network.upsampler"] == "SubPixel" and o["scales.single_axis_probability"] == 0
@@ -122,3 +123,17 @@ def test_system_overrides_say_what_changes():
     o, said = SYSTEMS["RDN"].overrides(True, SimpleNamespace(**{**vars(planned), "scales": SimpleNamespace(max=3.0)}))
     assert o["network.name"] == "PerScale" and o["network.scales"] == [2, 3] and o["scales.max"] == 3
     assert "one model per integer scale ×2, ×3" in said
+
+
+def test_a_variant_trains_a_system_with_another_objective():
+    """MIASSR Figs. 7–8: SYSTEM+OBJECTIVE keeps the system and swaps its losses."""
+    from autosr.systems import get_system
+    planned = SimpleNamespace(network={"width": 32, "depth": 8}, scales=SimpleNamespace(max=4.0))
+    o, _ = get_system("MIASSR+RaGAN").overrides(True, planned)
+    assert [e["name"] for e in o["training.losses"]] == ["L1Loss", "PerceptualLoss", "RaGAN"]
+    o, said = get_system("Meta-SRResNet+WGANGP").overrides(True, planned)
+    assert o["network.body"] == "SRResNet" and o["training.losses"][-1]["name"] == "WGANGP" and "gan_steps" not in str(o)
+    o, said = get_system("MIASSR+L1").overrides(True, planned)
+    assert o["training.losses"] == [{"name": "L1Loss", "weight": 1.0}] and o["training.gan_steps"] == 0
+    with pytest.raises(KeyError, match="VARIANT one of WGANGP"):
+        get_system("MIASSR+Hinge")

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="total steps (warm-up proportion and lr schedule shape kept)")
     p.add_argument("--warmup_steps", type=int, default=None, help="L1-only warm-up steps")
     p.add_argument("--perceptual", choices=("on", "auto", "off"), default=None,
-                   help="VGG19 perceptual loss: on (error without weights), auto (eta=0 without weights, said "
-                        "clearly), off. Default: the plans' value")
+                   help="VGG19 weights of a PerceptualLoss in training.losses: on (error without them), auto (the "
+                        "loss left out without them, said clearly), off (left out). Default: the plans' value")
     p.add_argument("--vgg_weights", default=None, help="VGG19 weights file (else torch hub cache, else download)")
     p.add_argument("--num_workers", type=int, default=None, help="background data workers (0: in-process)")
     p.add_argument("--deterministic", action="store_true", help="reproducible run (in-process data loading)")
@@ -55,15 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from another model's checkpoint (transfer learning)")
     p.add_argument("--system", default=None, metavar="NAME",
                    help="one of the papers' systems (its network and losses over the planned configuration, sizes "
-                        "scaled down on CPU; own model folder ...__SYSTEM): " + ", ".join(_system_names()))
+                        "scaled down on CPU; own model folder ...__SYSTEM): " + system_names())
     p.add_argument("--val_only", action="store_true",
                    help="only validate the final (else latest) checkpoint; writes validation.json")
     return p
 
 
-def _system_names() -> list:
-    from autosr.systems import SYSTEMS  # no torch import: systems.py imports it only to count parameters
-    return list(SYSTEMS)
+def system_names() -> str:
+    """Every system name and the variants, for a command's ``--help``."""
+    from autosr.systems import SYSTEMS, VARIANTS  # no torch import: systems.py imports it only to count parameters
+    return (", ".join(SYSTEMS) + f"; each also as SYSTEM+VARIANT, VARIANT one of {', '.join(VARIANTS[:-1])} (that "
+            f"adversarial objective + VGG19 perceptual) or L1 (L1 alone)")
 
 
 def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:

@@ -220,7 +220,9 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         else:
             earlier = _check_fold_is_free(fold_folder, overwrite)
         all_overrides = {**system_overrides, **dict(overrides or {})}
-        all_overrides.update(step_overrides(base.training, steps, warmup_steps))
+        # --steps keeps the warm-up share of the configuration being trained (an L1-only system's: all of it)
+        chosen_training = apply_overrides(base, all_overrides, plans_obj).training if all_overrides else base.training
+        all_overrides.update(step_overrides(chosen_training, steps, warmup_steps))
         config = apply_overrides(base, all_overrides, plans_obj) if all_overrides else base
         if ckpt is not None and all_overrides:
             all_overrides = {**dict(ckpt.get("overrides", {})), **all_overrides}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any, Dict, Iterable, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -88,47 +89,116 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
 
 
-def adversarial_objective(training: Any) -> Any:
-    """The GAN objective ``training.adversarial`` names (:mod:`autosr.losses`; ``module:Class`` accepted), with
-    ``training.gp_weight`` for WGAN-GP; a clear error for an unknown name."""
-    from autosr.losses import ADVERSARIAL_OBJECTIVES, AdversarialObjective
+@dataclass
+class LossTerm:
+    """One entry of ``training.losses``, built: its weight, its module, and when it counts."""
+
+    name: str
+    key: str            # its column in the logs and progress.png ("l1", "perc", "adv", …)
+    weight: float
+    module: nn.Module
+    gan_only: bool
+
+
+class LossSet:
+    """The configuration's ``training.losses``: reconstruction terms (each from the first step, or in the GAN
+    phase only) and at most one adversarial objective (GAN phase)."""
+
+    def __init__(self, terms: List[LossTerm], adversarial: Optional[LossTerm]) -> None:
+        self.terms, self.adversarial = terms, adversarial
+
+    def reconstruction(self, sr: torch.Tensor, hr: torch.Tensor, gan: bool) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """``Σ weight·loss(sr, hr)`` over the terms of this phase, and each term's unweighted value by its key."""
+        total, values = sr.new_zeros(()), {}
+        for term in self.terms:
+            if term.gan_only and not gan:
+                continue
+            value = term.module(sr, hr)
+            total = total + term.weight * value
+            values[term.key] = float(value.detach())
+        return total, values
+
+    def effective(self) -> List[Dict[str, Any]]:
+        """``[{"name", "weight", "phase"}]`` of the losses this run uses (a disabled perceptual loss left out)."""
+        used = self.terms + ([self.adversarial] if self.adversarial else [])
+        return [{"name": t.name, "weight": t.weight, "phase": "gan" if t.gan_only else "all"} for t in used]
+
+
+#: Log keys of the built-in losses (others: the lower-cased name).
+LOG_KEYS = {"L1Loss": "l1", "PerceptualLoss": "perc"}
+
+
+def build_losses(training: TrainingConfig, device: torch.device, gan_phase: bool) -> Tuple[LossSet, List[str]]:
+    """Build ``training.losses`` from :data:`autosr.registry.LOSSES` (``module:Class`` accepted), and the messages
+    to log. Adversarial objectives (:class:`autosr.losses.AdversarialObjective`) and ``PerceptualLoss`` count in
+    the GAN phase unless an entry's ``phase`` says otherwise; GAN-phase terms are not built without
+    ``gan_phase``. A ``PerceptualLoss`` resolves its VGG19 weights by ``training.perceptual`` (on: required, auto:
+    left out with a warning when missing, off: left out). Bad names or arguments are a clear error."""
+    from autosr.losses import AdversarialObjective, PerceptualLoss, perceptual_mode_resolve
     from autosr.registry import LOSSES
-    name = training.adversarial
-    kwargs = {"gp_weight": float(training.gp_weight)} if name == "WGANGP" else {}
-    try:
-        obj = LOSSES.build(name, **kwargs)
-    except KeyError:
-        raise TrainingError(f"training.adversarial {name!r} is not an adversarial objective; use one of "
-                            f"{', '.join(ADVERSARIAL_OBJECTIVES)} or module:Class") from None
-    if not isinstance(obj, AdversarialObjective):
-        raise TrainingError(f"training.adversarial {name!r} is not an adversarial objective (autosr.losses."
-                            f"AdversarialObjective); use one of {', '.join(ADVERSARIAL_OBJECTIVES)}")
-    return obj
-
-
-def perceptual_loss(training: TrainingConfig, device: torch.device) -> Tuple[Optional[nn.Module], float, str]:
-    """Resolve the VGG19 perceptual loss: ``(loss module or None, effective η, message)``.
-
-    ``perceptual="on"`` without weights raises; ``"auto"`` runs with η = 0 and says so;
-    ``"off"`` (or η = 0) disables it. Never silent: the message is always logged by the caller.
-    """
-    if training.perceptual == "off" or training.eta_perc == 0:
-        return None, 0.0, f"perceptual loss off (perceptual={training.perceptual!r}, eta={training.eta_perc})"
-    from autosr.losses import PerceptualLoss, perceptual_mode_resolve
-    extractor, message = perceptual_mode_resolve(training.perceptual, training.vgg_weights,
-                                                 layer=training.perceptual_layer)
-    if extractor is None:
-        return None, 0.0, f"perceptual loss DISABLED (eta = 0): {message}"
-    return PerceptualLoss(extractor).to(device), float(training.eta_perc), message
+    terms: List[LossTerm] = []
+    adversarial: Optional[LossTerm] = None
+    messages: List[str] = []
+    for i, entry in enumerate(training.losses):
+        name, weight = entry["name"], float(entry["weight"])
+        args = {k: v for k, v in entry.items() if k not in ("name", "weight", "phase", "why")}
+        where = f"training.losses[{i}] ({name})"
+        try:
+            cls = LOSSES.get(name)
+        except (KeyError, ImportError, AttributeError) as exc:
+            raise TrainingError(f"{where}: {exc.args[0] if exc.args else exc}; use a registered loss "
+                                f"({', '.join(LOSSES.names())}) or module:Class") from None
+        is_adversarial = isinstance(cls, type) and issubclass(cls, AdversarialObjective)
+        gan_only = entry.get("phase", "gan" if is_adversarial or cls is PerceptualLoss else "all") == "gan"
+        if is_adversarial and not gan_only:
+            raise TrainingError(f"{where}: an adversarial objective counts in the GAN phase only; drop its "
+                                f"\"phase\": \"all\"")
+        if is_adversarial and adversarial is not None:
+            raise TrainingError(f"{where}: a second adversarial objective ({adversarial.name} is the first); "
+                                f"keep one")
+        if gan_only and not gan_phase:
+            messages.append(f"{name} not used: no GAN steps")
+            continue
+        if cls is PerceptualLoss:
+            if weight == 0 or training.perceptual == "off":
+                messages.append(f"perceptual loss off (perceptual={training.perceptual!r}, weight {weight:g})")
+                continue
+            extractor, message = perceptual_mode_resolve(training.perceptual, training.vgg_weights,
+                                                         layer=args.get("layer", "conv2_2"))
+            if extractor is None:
+                messages.append(f"perceptual loss DISABLED: {message}")
+                continue
+            messages.append(message)
+            module: nn.Module = PerceptualLoss(extractor)
+        else:
+            try:
+                module = LOSSES.build(name, **args)
+            except TypeError as exc:
+                raise TrainingError(f"{where}: {exc.args[0]}") from None
+        if not isinstance(module, nn.Module) or not callable(module):
+            raise TrainingError(f"{where}: {name} is not a loss (a torch.nn.Module called with (sr, hr), or an "
+                                f"autosr.losses.AdversarialObjective)")
+        term = LossTerm(name, "adv" if is_adversarial else LOG_KEYS.get(name, name.rsplit(":", 1)[-1].lower()),
+                        weight, module.to(device), gan_only)
+        if is_adversarial:
+            adversarial = term
+        else:
+            terms.append(term)
+    if not any(not t.gan_only for t in terms):
+        raise TrainingError("training.losses: no loss counts from the first step (the warm-up would learn nothing); "
+                            "keep one without \"phase\": \"gan\", e.g. {\"name\": \"L1Loss\", \"weight\": 1}")
+    return LossSet(terms, adversarial), messages
 
 
 def describe(config: Configuration) -> str:
     """One line summarising what this configuration trains."""
     t, p = config.training, config.patch
+    losses = " + ".join(f"{e['weight']:g}·{e['name']}" + (" (GAN phase)" if e.get("phase") == "gan" else "")
+                        for e in t.losses)
     return (f"configuration {config.name}: patch {tuple(p.size)} batch {p.batch_size}, scales (1, {config.scales.max}] "
             f"{config.scales.sampling}, warm-up {t.warmup_steps} + GAN {t.gan_steps} steps, lr {t.lr} "
-            f"halved every {t.lr_halve_every}, λ={t.lambda_l1} γ={t.gamma_adv} η={t.eta_perc}")
+            f"halved every {t.lr_halve_every}, losses {losses}")
 
 
 __all__ = ["network_config", "build", "adam", "halving_schedule", "step_overrides", "seed_everything",
-           "set_determinism", "perceptual_loss", "describe"]
+           "set_determinism", "LossTerm", "LossSet", "build_losses", "describe"]

@@ -1,8 +1,9 @@
 """MIASSR training (section 4.3): an L1 warm-up, then the generator and a WGAN-GP critic jointly.
 
-Phase 1 (``warmup_steps``): ``L1`` only. Phase 2 (``gan_steps``): the critic minimises
-``E[D(G(lr))] − E[D(hr)] + gp·GP`` with its own Adam, the generator
-``λ·L1 + γ·L_adv + η·L_perc`` (eq. 17). The learning rate is halved every ``lr_halve_every``
+The losses are the configuration's ``training.losses`` list (MIASSR's by default). Phase 1
+(``warmup_steps``): the losses that count from the first step (``L1``). Phase 2 (``gan_steps``): the
+critic minimises the adversarial objective (WGAN-GP: ``E[D(G(lr))] − E[D(hr)] + gp·GP``) with its own
+Adam, the generator every loss with its weight (eq. 17: ``λ·L1 + γ·L_adv + η·L_perc``). The learning rate is halved every ``lr_halve_every``
 steps, one schedule through both phases for the generator (as the MIASSR reference code does);
 the critic's starts with the GAN phase. Steps whose loss is above ``loss_discard_threshold`` (or
 not finite) are discarded (paper: 1e8).
@@ -108,15 +109,9 @@ class MetaSRTrainer:
         self.sched_c = C.halving_schedule(self.opt_c, self.t.lr_halve_every)
         self.model = D.wrap(self.generator, self.dist, self.device)
         D.broadcast_module(self.critic, self.dist)
-        from autosr.losses import L1Loss
-        self.l1 = L1Loss()
-        self.adversarial = C.adversarial_objective(self.t)
-        self.perceptual, self.eta = None, 0.0
-        if self.t.gan_steps > 0:
-            self.perceptual, self.eta, message = C.perceptual_loss(self.t, self.device)
-            (logger.warning if self.eta == 0 and self.t.eta_perc > 0 else logger.info)(message)
-        else:
-            logger.info("perceptual loss not used: no GAN steps (VGG19 weights not needed)")
+        self.losses, messages = C.build_losses(self.t, self.device, gan_phase=self.t.gan_steps > 0)
+        for message in messages:
+            (logger.warning if "DISABLED" in message else logger.info)(message)
         self.choose_threads(probe=not self.t.deterministic)
         C.seed_everything(self.t.seed + 1000 * self.dist.rank)  # per-rank streams from here on
         self.loader = self.make_loader(start_step=0)
@@ -146,7 +141,7 @@ class MetaSRTrainer:
                         generator=g).to(self.device)
 
         def step() -> None:
-            self.l1(self.generator(lr, s), hr).backward()
+            self.losses.reconstruction(self.generator(lr, s), hr, gan=False)[0].backward()
             self.generator.zero_grad(set_to_none=True)
         return step
 
@@ -237,7 +232,7 @@ class MetaSRTrainer:
                 if self.threads is not None:
                     self.threads.check()  # re-decides the CPU thread count every few seconds
                 self.sched_g.step()
-                if self.gan_started:
+                if self.gan_started and self.losses.adversarial is not None:
                     self.sched_c.step()
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
@@ -267,8 +262,9 @@ class MetaSRTrainer:
         the MIASSR reference code (one scheduler stepped through both training states)."""
         self.gan_started = True
         if self.t.gan_steps > 0:
-            logger.info("step %d: GAN phase (%s; λ=%g, γ=%g, η=%g), generator lr %.3g", self.step, self.t.adversarial,
-                        self.t.lambda_l1, self.t.gamma_adv, self.eta, self.opt_g.param_groups[0]["lr"])
+            logger.info("step %d: GAN phase (%s), generator lr %.3g", self.step,
+                        " + ".join(f"{e['weight']:g}·{e['name']}" for e in self.losses.effective()),
+                        self.opt_g.param_groups[0]["lr"])
 
     # -- steps ---------------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
@@ -291,40 +287,39 @@ class MetaSRTrainer:
         return True
 
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
-        """Phase 1: ``L1(G(lr, s), hr)``; ``acquisition``: the batch's (told) kinds."""
-        loss = self.l1(run_generator(self.model, lr, scale, acquisition), hr)
-        if not self._accept(loss, "L1"):
+        """Phase 1: the losses that count from the first step (MIASSR: ``L1(G(lr, s), hr)``); ``acquisition``:
+        the batch's (told) kinds."""
+        loss, out = self.losses.reconstruction(run_generator(self.model, lr, scale, acquisition), hr, gan=False)
+        if not self._accept(loss, "warm-up"):
             return {"discarded": 1.0}
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        return {"l1": float(loss.detach())}
+        return out
 
     def gan_step(self, lr: torch.Tensor, hr: torch.Tensor, scale, acquisition=None) -> Dict[str, float]:
-        """Phase 2: one critic update (``training.adversarial``; the paper's WGAN-GP, eq. 16), then one generator
-        update (eq. 17)."""
+        """Phase 2: one critic update (the adversarial objective of ``training.losses``; the paper's WGAN-GP,
+        eq. 16), then one generator update on every loss with its weight (eq. 17: ``λ·L1 + γ·L_adv + η·L_perc``)."""
         sr = run_generator(self.model, lr, scale, acquisition)
+        adversarial = self.losses.adversarial
         out: Dict[str, float] = {}
-        # Critic: learn to tell HR from the (detached) SR patches.
-        self.critic.requires_grad_(True)
-        d_loss = self.adversarial.critic_objective(self.critic, hr, sr.detach())
-        if self._accept(d_loss, "critic"):
-            self.opt_c.zero_grad(set_to_none=True)
-            d_loss.backward()
-            D.average_gradients(self.critic, self.dist)
-            self.opt_c.step()
-            self.adversarial.after_critic_step(self.critic)
-            out["d"] = float(d_loss.detach())
-        # Generator: λ·L1 + γ·L_adv + η·L_perc; the critic only passes gradients through.
-        self.critic.requires_grad_(False)
-        l1 = self.l1(sr, hr)
-        adv = self.adversarial.generator_objective(self.critic, hr, sr)
-        g_loss = self.t.lambda_l1 * l1 + self.t.gamma_adv * adv
-        out.update(l1=float(l1.detach()), adv=float(adv.detach()))
-        if self.perceptual is not None and self.eta > 0:
-            perc = self.perceptual(sr, hr)
-            g_loss = g_loss + self.eta * perc
-            out["perc"] = float(perc.detach())
+        if adversarial is not None:  # the critic learns to tell HR from the (detached) SR patches
+            self.critic.requires_grad_(True)
+            d_loss = adversarial.module.critic_objective(self.critic, hr, sr.detach())
+            if self._accept(d_loss, "critic"):
+                self.opt_c.zero_grad(set_to_none=True)
+                d_loss.backward()
+                D.average_gradients(self.critic, self.dist)
+                self.opt_c.step()
+                adversarial.module.after_critic_step(self.critic)
+                out["d"] = float(d_loss.detach())
+            self.critic.requires_grad_(False)  # from here it only passes gradients to the generator
+        g_loss, values = self.losses.reconstruction(sr, hr, gan=True)
+        out.update(values)
+        if adversarial is not None:
+            adv = adversarial.module.generator_objective(self.critic, hr, sr)
+            g_loss = g_loss + adversarial.weight * adv
+            out["adv"] = float(adv.detach())
         if self._accept(g_loss, "generator"):
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -371,7 +366,8 @@ class MetaSRTrainer:
                 "total_steps": self.total_steps, "rng": rng, "identity": dict(self.identity),
                 "configuration": self.config.to_dict(), "overrides": json.loads(json.dumps(self.overrides)),
                 "history": self.history.state_dict(), "best_val_psnr": self.best_psnr,
-                "last_validation": self.last_validation, "eta_perc_effective": self.eta,
+                "last_validation": self.last_validation, "losses_effective": self.losses.effective(),
+                "seconds": dict(self.seconds),
                 "num_workers": self.num_workers, "world_size": self.dist.world_size}
 
     def save_checkpoint(self, name: str) -> None:
@@ -389,6 +385,7 @@ class MetaSRTrainer:
         self.step, self.gan_started = int(ckpt["step"]), bool(ckpt["gan_started"])
         self.best_psnr = float(ckpt.get("best_val_psnr", -math.inf))
         self.last_validation = dict(ckpt.get("last_validation", {}))
+        self.seconds.update(ckpt.get("seconds", {}))
         self.history.load_state_dict(ckpt.get("history", {}))
         # A single process without workers continues its exact random streams (rank 0's states are
         # the ones saved); worker and multi-process streams are re-seeded from the step.

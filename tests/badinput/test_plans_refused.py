@@ -179,7 +179,8 @@ def test_training_refuses_a_bad_override(data, capsys, override, says):
 
 
 @pytest.mark.parametrize("extra, culprits", [
-    (["-o", "training.perceptual_layer=conv9_9", "--perceptual", "auto"], ["training.perceptual_layer", "conv2_2"]),
+    (["-o", "training.losses.PerceptualLoss.layer=conv9_9", "--perceptual", "auto"],
+     ["PerceptualLoss layer 'conv9_9'", "training.losses.PerceptualLoss.layer=conv2_2"]),
     (["-o", "network.name=NoSuchNet"], ["NoSuchNet", "network/critic section or the -o overrides"]),
 ])
 def test_training_refuses_a_perceptual_layer_or_network_that_cannot_be_built(data, capsys, extra, culprits):

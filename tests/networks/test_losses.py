@@ -85,15 +85,20 @@ def test_adversarial_objectives(name):
 
 
 def test_a_users_adversarial_objective_from_the_docs(tmp_path):
-    """documentation/extending.md's Hinge objective, loaded as file.py:Class."""
+    """documentation/extending.md's Hinge objective, loaded as file.py:Class from training.losses."""
     import re
     from pathlib import Path
     from types import SimpleNamespace
-    from autosr.training.components import adversarial_objective
+    from autosr.training.components import build_losses
     doc = (Path(__file__).resolve().parents[2] / "documentation" / "extending.md").read_text(encoding="utf-8")
     code = re.search(r"# /home/me/losses/hinge.py\n(.*?)```", doc, re.S).group(1)
     (tmp_path / "hinge.py").write_text(code, encoding="utf-8")
-    obj = adversarial_objective(SimpleNamespace(adversarial=f"{tmp_path / 'hinge.py'}:Hinge", gp_weight=10.0))
+    training = SimpleNamespace(losses=[{"name": "L1Loss", "weight": 1.0},
+                                       {"name": f"{tmp_path / 'hinge.py'}:Hinge", "weight": 0.001}],
+                               perceptual="off", vgg_weights=None)
+    losses, _ = build_losses(training, torch.device("cpu"), gan_phase=True)
+    obj = losses.adversarial.module
+    assert losses.adversarial.weight == 0.001 and losses.adversarial.gan_only
     from autosr.networks import WGANCritic
     critic = WGANCritic(in_channels=1, num_blocks=2, base_width=8)
     real, fake = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)

@@ -131,3 +131,17 @@ def test_one_axis_batches_by_default_and_self_supervised_on_thick_data(autosr_fo
         assert abs(plans.configuration("2d_cpu").training.warmup_steps - 2 * in_plane) <= 10  # half are one-axis
         paper = plans.configuration("2d_paper")
         assert paper.scales.single_axis_probability == 0 and not paper.network.get("per_axis_scale")
+
+
+def test_a_training_section_of_an_earlier_autosr_reads_as_its_losses():
+    """lambda_l1 / gamma_adv / eta_perc / adversarial / perceptual_layer (before training.losses) mean the list."""
+    from autosr.plans import Configuration
+    old = {"data_identifier": "x", "network": {"name": "MetaSR"},
+           "training": {"lambda_l1": 2.0, "gamma_adv": 0.01, "eta_perc": 0.0, "adversarial": "RaGAN",
+                        "perceptual_layer": "conv3_1", "lr": 2e-4}}
+    conf = Configuration.from_dict("2d", old, "old plans")
+    assert [(e["name"], e["weight"]) for e in conf.training.losses] == [
+        ("L1Loss", 2.0), ("PerceptualLoss", 0.0), ("RaGAN", 0.01)]
+    assert conf.training.losses[1]["layer"] == "conv3_1" and conf.training.lr == 2e-4
+    assert Configuration.from_dict("2d", {**old, "training": {}}, "new").training.losses[2] == {
+        "name": "WGANGP", "weight": 0.001, "gp_weight": 10.0}

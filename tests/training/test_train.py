@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from tests.training.helpers import TINY
 
 RUN = "MetaSRTrainer__autosrPlans__2d_cpu"
 REPO = Path(__file__).resolve().parents[2]
+EXTENDING = (REPO / "documentation" / "extending.md").read_text(encoding="utf-8")
 
 
 def train_cli(*args, steps=6, warmup=3, **extra):
@@ -116,16 +118,18 @@ def test_perceptual_loss_with_a_weights_file(env, tmp_path):
     fold = env / "Dataset001_One" / RUN / "fold_0"
     assert "perceptual loss: VGG19 conv2_2" in (fold / "training_log.txt").read_text(encoding="utf-8")
     ckpt = torch.load(fold / "checkpoint_final.pth", weights_only=True)
-    assert ckpt["eta_perc_effective"] == ckpt["configuration"]["training"]["eta_perc"] > 0
+    planned = {e["name"]: e["weight"] for e in ckpt["configuration"]["training"]["losses"]}
+    assert {e["name"]: e["weight"] for e in ckpt["losses_effective"]} == planned and planned["PerceptualLoss"] > 0
     assert "perc" in ckpt["history"]["train"][-1]
 
 
 def test_missing_vgg_weights_with_auto_runs_without_it_and_says_so(env, capsys):
     assert train_cli(1, 0, "--perceptual", "auto", steps=2, warmup=1) == 0
     fold = env / "Dataset001_One" / RUN / "fold_0"
-    assert "perceptual loss DISABLED (eta = 0)" in (fold / "training_log.txt").read_text(encoding="utf-8")
+    assert "perceptual loss DISABLED: VGG19 weights not found" in (fold / "training_log.txt").read_text(encoding="utf-8")
     assert "perceptual loss DISABLED" in capsys.readouterr().err  # on the console too
-    assert torch.load(fold / "checkpoint_final.pth", weights_only=True)["eta_perc_effective"] == 0
+    used = torch.load(fold / "checkpoint_final.pth", weights_only=True)["losses_effective"]
+    assert [e["name"] for e in used] == ["L1Loss", "WGANGP"]
 
 
 def test_missing_vgg_weights_without_auto_is_a_clear_error(env, capsys, tmp_path):
@@ -217,18 +221,45 @@ def test_another_body_and_upsampler_train_and_predict(env, body, upsampler):
 
 @pytest.mark.parametrize("objective", ["WGANGP", "WGAN", "VanillaGAN", "RaGAN"])
 def test_each_adversarial_objective_runs_a_gan_phase(env, objective):
-    """training.adversarial: MIASSR Fig. 8's four objectives each train a GAN phase with finite losses."""
-    assert train_cli(1, 0, steps=8, warmup=2, **{"training.adversarial": objective}) == 0
+    """training.losses: MIASSR Fig. 8's four objectives each train a GAN phase with finite losses."""
+    losses = [{"name": "L1Loss", "weight": 1}, {"name": objective, "weight": 0.01}]
+    assert train_cli(1, 0, steps=8, warmup=2, **{"training.losses": losses}) == 0
     fold = env / "Dataset001_One" / RUN / "fold_0"
     log = (fold / "training_log.txt").read_text(encoding="utf-8")
-    assert f"GAN phase ({objective};" in log and "discarded" not in log and "nan" not in log.lower()
+    assert f"GAN phase (1·L1Loss + 0.01·{objective})" in log and "discarded" not in log and "nan" not in log.lower()
     ckpt = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)
-    assert ckpt["configuration"]["training"]["adversarial"] == objective
+    assert ckpt["configuration"]["training"]["losses"][1]["name"] == objective
+    assert {"l1", "adv", "d", "g"} <= set(ckpt["history"]["train"][-1])
 
 
-def test_an_unknown_adversarial_objective_is_refused(env, capsys):
-    assert train_cli(1, 0, **{"training.adversarial": "LSGAN"}) == 1
-    assert "training.adversarial 'LSGAN' is not an adversarial objective" in capsys.readouterr().err
+def test_a_loss_weight_is_set_by_name_and_a_users_loss_is_built(env, tmp_path):
+    """-o training.losses.NAME.weight=…, and a module:Class loss (documentation/extending.md's) counted from the
+    first step with its own argument."""
+    code = re.search(r"# /home/me/losses/edges.py\n(.*?)```", EXTENDING, re.S).group(1)
+    (tmp_path / "edges.py").write_text(code, encoding="utf-8")
+    losses = [{"name": "L1Loss", "weight": 1}, {"name": f"{tmp_path / 'edges.py'}:GradientLoss", "weight": 0.5,
+                                                 "order": 1}]
+    assert train_cli(1, 0, steps=3, warmup=3, **{"training.losses": losses, "training.losses.L1Loss.weight": 0.5}) == 0
+    ckpt = torch.load(env / "Dataset001_One" / RUN / "fold_0" / "checkpoint_final.pth", weights_only=True)
+    assert [(e["name"].rsplit(":", 1)[-1], e["weight"]) for e in ckpt["losses_effective"]] == [
+        ("L1Loss", 0.5), ("GradientLoss", 0.5)]
+    assert {"l1", "gradientloss"} <= set(ckpt["history"]["train"][-1])
+
+
+@pytest.mark.parametrize("losses, message", [
+    ([{"name": "L1Loss", "weight": 1}, {"name": "LSGAN", "weight": 0.001}],
+     "training.losses[1] (LSGAN): unknown loss 'LSGAN'"),
+    ([{"name": "L1Loss", "weight": 1}, {"name": "WGAN", "weight": 1}, {"name": "RaGAN", "weight": 1}],
+     "a second adversarial objective (WGAN is the first)"),
+    ([{"name": "WGANGP", "weight": 1}], "no loss counts from the first step"),
+    ([{"name": "L1Loss", "weight": 1, "power": 2}], "unexpected keyword argument(s) ['power']"),
+    ([{"name": "L1Loss"}], "training.losses must be a list of loss objects {name, weight, phase?, …}: [0] is missing "
+                           "weight"),
+])
+def test_bad_losses_are_refused_before_anything_is_written(env, capsys, losses, message):
+    assert train_cli(1, 0, **{"training.losses": losses}) == 1
+    assert message in capsys.readouterr().err
+    assert not (env / "Dataset001_One" / RUN).exists()
 
 
 def test_a_papers_system_trains_in_its_own_model_folder(env, capsys, tmp_path):
