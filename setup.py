@@ -16,6 +16,7 @@ COMMANDS = {
     "autosr_train": "autosr.commands.train:main",
     "autosr_predict": "autosr.commands.predict:main",
     "autosr_evaluate": "autosr.commands.evaluate:main",
+    "autosr_benchmark": "autosr.commands.benchmark:main",
     "autosr_demo": "autosr.commands.demo:main",
 }
 

@@ -80,6 +80,11 @@ def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
 
 def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    write_text_atomic(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+
+
+def write_text_atomic(text: str, path: os.PathLike | str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_partials(path.parent, f".{glob.escape(path.name)}.*.partial")  # of an interrupted write of this file
@@ -89,8 +94,7 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are meant to be shared
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -86,6 +86,9 @@ class System:
             said.append("trained blind (its body has no acquisition codes)")
         if self.fixed_scale:
             top = min(math.ceil(float(planned.scales.max)), FIXED_SCALES[-1])
+            if min(planned.patch.size) // top < planned.patch.min_lr_patch:  # ×⌈s_max⌉ LR patches too small
+                top = max(int(float(planned.scales.max)), FIXED_SCALES[0])
+                said.append(f"scales up to ×{top}: the planned patch is too small for ×{top + 1} LR patches")
             needed = [k for k in FIXED_SCALES if k <= top]
             out.update({"scales.single_axis_probability": 0.0, "scales.sampling": "grid", "scales.step": 1.0,
                         "scales.max": float(top)})

@@ -107,7 +107,8 @@ def test_parameter_counts_match_miassr_table_1(name, table1):
 
 
 def test_system_overrides_say_what_changes():
-    planned = SimpleNamespace(network={"width": 32, "depth": 8, "mlp_hidden": 256}, scales=SimpleNamespace(max=4.0))
+    planned = SimpleNamespace(network={"width": 32, "depth": 8, "mlp_hidden": 256}, scales=SimpleNamespace(max=4.0),
+                              patch=SimpleNamespace(size=(64, 64), min_lr_patch=12))
     o, said = SYSTEMS["MetaRDN"].overrides(True, planned)
     assert o["network.body"] == "RDN" and o["network.width"] == 32 and o["network.depth"] == 8
     assert o["network.body_args"] == {"growth": 16, "layers": 4} and o["network.acquisitions"] == []
@@ -123,12 +124,18 @@ def test_system_overrides_say_what_changes():
     o, said = SYSTEMS["RDN"].overrides(True, SimpleNamespace(**{**vars(planned), "scales": SimpleNamespace(max=3.0)}))
     assert o["network.name"] == "PerScale" and o["network.scales"] == [2, 3] and o["scales.max"] == 3
     assert "one model per integer scale ×2, ×3" in said
+    # 40-px patches hold ×3 LR patches of 13 px but not ×4 ones (10 < 12): the models stop at ×3
+    small = SimpleNamespace(**{**vars(planned), "scales": SimpleNamespace(max=3.3),
+                               "patch": SimpleNamespace(size=(40, 40), min_lr_patch=12)})
+    o, said = SYSTEMS["EDSR"].overrides(True, small)
+    assert o["network.scales"] == [2, 3] and o["scales.max"] == 3 and "too small for ×4" in said
 
 
 def test_a_variant_trains_a_system_with_another_objective():
     """MIASSR Figs. 7–8: SYSTEM+OBJECTIVE keeps the system and swaps its losses."""
     from autosr.systems import get_system
-    planned = SimpleNamespace(network={"width": 32, "depth": 8}, scales=SimpleNamespace(max=4.0))
+    planned = SimpleNamespace(network={"width": 32, "depth": 8}, scales=SimpleNamespace(max=4.0),
+                              patch=SimpleNamespace(size=(64, 64), min_lr_patch=12))
     o, _ = get_system("MIASSR+RaGAN").overrides(True, planned)
     assert [e["name"] for e in o["training.losses"]] == ["L1Loss", "PerceptualLoss", "RaGAN"]
     o, said = get_system("Meta-SRResNet+WGANGP").overrides(True, planned)

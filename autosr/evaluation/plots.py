@@ -2,7 +2,8 @@
 
 ``metrics_vs_scale.png``: PSNR and SSIM against the scale, model vs baselines, mean ± std over
 slices (MIASSR Fig. 5). ``examples.png``: LR, baselines, SR, HR and |error| maps for a few slices
-and scales (MIASSR Fig. 3).
+and scales (MIASSR Fig. 3). ``autosr_benchmark``'s ``psnr_vs_scale.png`` (one line per system) and
+``psnr_vs_parameters.png`` (MIASSR Fig. 4's bubbles).
 """
 from __future__ import annotations
 
@@ -52,6 +53,51 @@ def plot_metrics_vs_scale(summary: Mapping[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(str(summary.get("title", "")))
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_systems_vs_scale(table: Any, path: Path) -> Path:
+    """``autosr_benchmark``: mean PSNR against the scale, one line per system (bicubic dashed). ``table``: the
+    benchmark's DataFrame (``system`` and ``psnr_x{s}`` columns)."""
+    plt = _pyplot()
+    cols = [c for c in table.columns if c.startswith("psnr_x")]
+    xs = [float(c[len("psnr_x"):]) for c in cols]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for _, row in table.iterrows():
+        bicubic = row["system"] == "bicubic"
+        ax.plot(xs, [row[c] for c in cols], "--" if bicubic else "-", marker="o", markersize=3,
+                color="black" if bicubic else None, linewidth=1.2, label=row["system"])
+    ax.set_xlabel("scale s")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_bubbles(table: Any, bicubic_psnr: float, path: Path) -> Path:
+    """``autosr_benchmark``: mean PSNR against the parameters as trained (log axis), bubble area ∝ training time
+    (MIASSR Fig. 4); bicubic as a horizontal line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    minutes = table["train_minutes"].fillna(0).to_numpy(dtype=float)
+    sizes = 40 + 400 * minutes / max(float(minutes.max()), 1e-9)
+    ax.scatter(table["parameters_M"], table["psnr"], s=sizes, alpha=0.5)
+    for _, row in table.iterrows():
+        ax.annotate(row["system"], (row["parameters_M"], row["psnr"]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.axhline(bicubic_psnr, color="black", linestyle="--", linewidth=1, label="bicubic")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters as trained (millions; every model a system needs)")
+    ax.set_ylabel("mean PSNR over scales (dB)")
+    ax.set_title("bubble area: training time")
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

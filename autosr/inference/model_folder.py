@@ -69,6 +69,11 @@ def _split_name(name: str) -> Optional[List[str]]:
     return parts if len(parts) in (3, 4) and all(parts) else None
 
 
+def model_folder_name(trainer: str, plans: str, configuration: str, system: Optional[str] = None) -> str:
+    """``{Trainer}__{plans}__{configuration}`` and ``__{system}`` for a paper's system (``autosr_train --system``)."""
+    return f"{trainer}__{plans}__{configuration}" + (f"__{system}" if system else "")
+
+
 def list_model_folders(dataset_folder: Path) -> List[str]:
     """Names of ``{Trainer}__{plans}__{config}[__{system}]`` folders in a results dataset folder."""
     if not dataset_folder.is_dir():
@@ -104,7 +109,7 @@ def resolve_model_folder(dataset: Union[str, int], trainer: str = DEFAULT_TRAINE
         else:
             raise ModelNotFoundError(f"{folder}: no model folder {trainer}__{plans}__<configuration> "
                                      f"{'(several: name one with -c)' if others else ''}; model folders: {listing}")
-    path = folder / f"{trainer}__{plans}__{configuration}{tail}"
+    path = folder / model_folder_name(trainer, plans, configuration, system)
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: model folder not found; model folders of {name}: {listing}")
     return path

@@ -24,6 +24,7 @@ from autosr.paths import preprocessed_dir, resolve_dataset, results_dir
 from autosr.plans import MODEL_PLANS_NAME, Configuration, Plans, apply_overrides
 from autosr import checkpoint as ckpt_format
 from autosr.checkpoint import CheckpointError
+from autosr.inference.model_folder import model_folder_name
 from autosr.training import distributed as D
 from autosr.training.components import step_overrides
 from autosr.training.errors import TrainingError
@@ -203,8 +204,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                 raise TrainingError(f"--system: {exc.args[0]}") from None
             system_overrides, said = chosen.overrides(conf_name.endswith("cpu"), base)
             logger.info(said)
-        run_folder = results_dir() / name / (f"{cls.__name__}__{plans_obj.plans_name}__{conf_name}"
-                                             + (f"__{system}" if system else ""))
+        run_folder = results_dir() / name / model_folder_name(cls.__name__, plans_obj.plans_name, conf_name, system)
         fold_folder = run_folder / f"fold_{fold}"
         ckpt_path, ckpt, earlier = None, None, []
         if continue_training or val_only:
@@ -219,6 +219,8 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
                 raise CheckpointError(f"{fold_folder}: no checkpoint to validate; train this fold first")
         else:
             earlier = _check_fold_is_free(fold_folder, overwrite)
+        if ckpt is not None:
+            system_overrides = {}  # the checkpoint's configuration is already the system's (and its -o's)
         all_overrides = {**system_overrides, **dict(overrides or {})}
         # --steps keeps the warm-up share of the configuration being trained (an L1-only system's: all of it)
         chosen_training = apply_overrides(base, all_overrides, plans_obj).training if all_overrides else base.training

@@ -215,6 +215,8 @@ class MetaSRTrainer:
         self.on_train_start()
         if self.step >= self.total_steps:
             logger.info("training already finished (step %d of %d)", self.step, self.total_steps)
+            if not (self.output_folder / "checkpoint_final.pth").is_file():  # stopped before writing it
+                self.on_train_end()
             return
         started = time.perf_counter() - self.seconds["run"]
         batches = make_batch_iterator(self.loader, self.num_workers)

@@ -86,7 +86,7 @@ def test_perceptual_modes_without_weights(empty_hub):
     with pytest.raises(AutoSRError, match="--perceptual auto"):
         perceptual_mode_resolve("on", None, allow_download=False)
     ext, msg = perceptual_mode_resolve("auto", None, allow_download=False)
-    assert ext is None and "η set to 0" in msg
+    assert ext is None and "the perceptual loss is left out" in msg
     ext, msg = perceptual_mode_resolve("off", None, allow_download=False)
     assert ext is None and "off" in msg
     with pytest.raises(AutoSRError):
