@@ -80,6 +80,10 @@ class System:
         else:
             if "lr" in self.training:
                 out["training.lr"] = out["training.critic_lr"] = self.training["lr"]
+            if "batch_size" in self.training:
+                out["patch.batch_size"] = self.training["batch_size"]
+            if "patch" in self.training:
+                out["patch.size"] = [self.training["patch"]] * 2
         if not getattr(BODIES.get(self.network["body"]), "supports_film", False):
             out["network.acquisitions"] = []
             out["degradation.told_probability"] = 0.0
