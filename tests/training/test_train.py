@@ -104,6 +104,27 @@ def test_paired_mode_trains_on_the_real_low_resolution_scans(env):
     assert set(json.loads((fold / "validation.json").read_text(encoding="utf-8"))["results"]) == {"2"}
 
 
+@pytest.mark.parametrize("dataset, name, mode", [(4, "Dataset004_Paired", "paired"), (1, "Dataset001_One", "synthetic")])
+def test_the_mesr_system_trains_on_real_pairs_and_on_synthetic_lr(env, dataset, name, mode):
+    """MESR (EDSR-lite + Meta-Upscale without biases, L1) on a lowresTr dataset trains on the real pairs; on
+    another, on the planned synthetic LR; its model predicts and evaluates (real pairs scored when there are)."""
+    from autosr.commands.evaluate import main as evaluate_main
+    from autosr.inference.predictor import Predictor
+    assert train_cli(dataset, 0, "--system", "MESR", steps=3, warmup=3) == 0
+    folder = env / name / f"{RUN}__MESR"
+    ckpt = torch.load(folder / "fold_0" / "checkpoint_final.pth", weights_only=True)
+    assert ckpt["configuration"]["degradation"]["mode"] == mode
+    assert ckpt["generator_config"]["bias"] is False and not any(k.endswith(".bias") for k in ckpt["generator"])
+    assert [e["name"] for e in ckpt["losses_effective"]] == ["L1Loss"]
+    pred = Predictor.from_model_folder(folder, folds=("0",), device="cpu", progress=False)
+    assert pred.super_resolve(np.random.rand(1, 1, 16, 18).astype(np.float32), 2).shape == (1, 1, 32, 36)
+    assert evaluate_main(["-d", str(dataset), "-f", "0", "--system", "MESR", "-s", "2", "--max_slices", "2",
+                          "--device", "cpu"]) == 0
+    summary = json.loads((folder / "fold_0" / "evaluation_val" / "summary.json").read_text(encoding="utf-8"))
+    assert ("model (real LR)" in summary["methods"]) == (mode == "paired")
+    assert (summary["paired_cases"] > 0) == (mode == "paired")
+
+
 def fake_vgg19(path):
     """A torchvision-format VGG19 checkpoint of constant weights; stride-0 tensors keep the file tiny."""
     from autosr.networks.vgg import vgg19_features
