@@ -72,13 +72,15 @@ def check_systems(names: Sequence[str]) -> List[str]:
 
 def run_benchmark(dataset: Union[str, int], fold: Union[int, str], configuration: Optional[str] = None,
                   systems: Optional[Sequence[str]] = None, steps: Optional[int] = None,
-                  scales: Sequence[float] = DEFAULT_SCALES, split: str = "val", max_slices: Optional[int] = 8,
+                  warmup_steps: Optional[int] = None, scales: Sequence[float] = DEFAULT_SCALES, split: str = "val",
+                  max_slices: Optional[int] = 8,
                   output: Optional[os.PathLike] = None, device: str = "auto",
                   overrides: Optional[Mapping[str, Any]] = None, plans: str = "autosrPlans") -> Path:
     """Train what is missing and evaluate every system alike; returns the output folder (module doc).
 
-    ``steps``: each newly trained system's total steps (``autosr_train --steps``; a system trained
-    earlier is kept as it is and its own steps are reported). ``overrides``: plan overrides for every
+    ``steps``, ``warmup_steps``: each newly trained system's total and warm-up steps (``autosr_train --steps
+    --warmup_steps``; an L1-only system has no GAN phase whatever they say; a system trained earlier is kept as
+    it is and its own steps are reported). ``overrides``: plan overrides for every
     system's training (``-o``). Default output: ``$AUTOSR_RESULTS/DatasetXXX/benchmark_{configuration}_fold{F}``.
     """
     from autosr.evaluation.evaluate import evaluate_model
@@ -99,7 +101,9 @@ def run_benchmark(dataset: Union[str, int], fold: Union[int, str], configuration
             if resume:
                 logger.info("%s: continuing the interrupted run in %s", system, fold_folder)
             train(name, fold, configuration=conf, plans=plans, device=device, system=system,
-                  overrides=None if resume else overrides, steps=None if resume else steps, continue_training=resume)
+                  overrides=None if resume else overrides, steps=None if resume else steps,
+                  warmup_steps=None if resume or get_system(system).adversarial == "none" else warmup_steps,
+                  continue_training=resume)
         evaluate_model(name, fold, scales=list(scales), split=split, baselines=["bicubic"], plans=plans,
                        configuration=conf, system=system, output=out / "systems" / system, device=device,
                        max_slices_per_case=max_slices, clip_scales=True)

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MIASSR Fig. 8 instead: MIASSR with WGAN-GP, WGAN, vanilla GAN and RaGAN")
     p.add_argument("--steps", type=int, default=None,
                    help="total steps of each system trained now (default: the plan's schedule)")
+    p.add_argument("--warmup_steps", type=int, default=None,
+                   help="L1-only warm-up steps of each system trained now (the rest of --steps is its GAN phase, for "
+                        "systems with an adversarial loss)")
     p.add_argument("-o", "--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="plans override for every system trained now (repeatable)")
     p.add_argument("-s", dest="scales", nargs="+", type=float, default=None,
@@ -67,6 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from autosr.plans import parse_override
     print(parameter_table())
     out = run_benchmark(args.dataset, args.fold, configuration=args.configuration, systems=systems, steps=args.steps,
+                        warmup_steps=args.warmup_steps,
                         scales=args.scales or DEFAULT_SCALES, split=args.split, max_slices=args.max_slices,
                         output=args.output, device=args.device, plans=args.plans,
                         overrides=dict(parse_override(o) for o in args.override))
