@@ -302,7 +302,12 @@ def test_a_papers_system_trains_in_its_own_model_folder(env, capsys, tmp_path):
     assert predict_main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-s", "1.5", "-d", "1",
                          "--system", "Meta-SRResNet", "--disable_progress_bar"]) == 0
     capsys.readouterr()
-    assert main(["1", "0", "--system", "EDSR"]) == 1
+    # a fixed-scale system: a model per integer scale, trained at integer scales only
+    assert main(["1", "0", "-c", "2d_cpu", "--steps", "2", "--device", "cpu", "--system", "EDSR",
+                 "-o", "network.width=8", "-o", "network.depth=1"]) == 0
+    ckpt = torch.load(env / "Dataset001_One" / f"{RUN}__EDSR" / "fold_0" / "checkpoint_final.pth", weights_only=True)
+    assert ckpt["generator_config"]["name"] == "PerScale" and ckpt["configuration"]["scales"]["step"] == 1
+    assert {k.split(".")[1] for k in ckpt["generator"]} == {str(k) for k in ckpt["generator_config"]["scales"]}
     assert "one model per integer scale" in capsys.readouterr().err
     assert main(["1", "0", "--system", "Nope"]) == 1
     assert "unknown system 'Nope'; systems: MIASSR" in capsys.readouterr().err
