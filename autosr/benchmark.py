@@ -38,7 +38,7 @@ ADVERSARIAL_SYSTEMS = ("MIASSR", "MIASSR+WGAN", "MIASSR+VanillaGAN", "MIASSR+RaG
 
 
 class BenchmarkError(AutoSRError):
-    """A benchmark's systems or folders are wrong."""
+    """A benchmark's systems are wrong."""
 
 
 @dataclass
@@ -46,7 +46,6 @@ class SystemResult:
     """One system's row: how it was trained and what the evaluation measured (``summary.json``)."""
 
     name: str
-    folder: Path
     steps: int
     seconds: Optional[float]
     parameters: int
@@ -73,15 +72,14 @@ def check_systems(names: Sequence[str]) -> List[str]:
 def run_benchmark(dataset: Union[str, int], fold: Union[int, str], configuration: Optional[str] = None,
                   systems: Optional[Sequence[str]] = None, steps: Optional[int] = None,
                   warmup_steps: Optional[int] = None, scales: Sequence[float] = DEFAULT_SCALES, split: str = "val",
-                  max_slices: Optional[int] = 8,
-                  output: Optional[os.PathLike] = None, device: str = "auto",
+                  max_slices: Optional[int] = 8, output: Optional[os.PathLike] = None, device: str = "auto",
                   overrides: Optional[Mapping[str, Any]] = None, plans: str = "autosrPlans") -> Path:
     """Train what is missing and evaluate every system alike; returns the output folder (module doc).
 
     ``steps``, ``warmup_steps``: each newly trained system's total and warm-up steps (``autosr_train --steps
     --warmup_steps``; an L1-only system has no GAN phase whatever they say; a system trained earlier is kept as
-    it is and its own steps are reported). ``overrides``: plan overrides for every
-    system's training (``-o``). Default output: ``$AUTOSR_RESULTS/DatasetXXX/benchmark_{configuration}_fold{F}``.
+    it is and its own steps are reported). ``overrides``: plan overrides for every system trained now (``-o``).
+    Default output: ``$AUTOSR_RESULTS/DatasetXXX/benchmark_{configuration}_fold{F}``.
     """
     from autosr.evaluation.evaluate import evaluate_model
     from autosr.training.api import default_configuration, parse_fold, train
@@ -117,7 +115,7 @@ def _result(name: str, fold_folder: Path, summary: Mapping[str, Any]) -> SystemR
     ckpt = ckpt_format.load_checkpoint(path, map_location="cpu")
     generator = ckpt["generator"]
     paper, models = parameter_count(get_system(name), int(ckpt["generator_config"].get("in_channels", 1)))
-    return SystemResult(name=name, folder=fold_folder.parent, steps=int(ckpt.get("step", 0)),
+    return SystemResult(name=name, steps=int(ckpt.get("step", 0)),
                         seconds=(ckpt.get("seconds") or {}).get("run"),
                         parameters=sum(v.numel() for k, v in generator.items() if v.is_floating_point()
                                        and not k.endswith(("running_mean", "running_var"))),

@@ -1,8 +1,8 @@
 """AutoSR networks: the MIASSR generator of registered parts, WGAN-GP critic, frozen VGG19.
 
 Complete networks register in :data:`autosr.registry.NETWORKS` by name (``"MetaSR"``,
-``"WGANCritic"``, ``"PerScale"``: one model per integer scale), generator bodies in :data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR),
-``RDN`` (MetaRDN), ``RRDB`` (ESRGAN), ``SRResNet`` (SRGAN), ``SRDenseNet``) and upsamplers in
+``"WGANCritic"``, ``"PerScale"``: one MetaSR per integer scale), generator bodies in
+:data:`autosr.registry.BODIES` (``EDSRLite`` (MIASSR), ``RDN`` (MetaRDN), ``RRDB`` (ESRGAN), ``SRResNet`` (SRGAN), ``SRDenseNet``) and upsamplers in
 :data:`autosr.registry.UPSAMPLERS` (``MetaUpscale``; ``SubPixel``: fixed ×2/×3/×4 branches, any
 scale by up-and-down), so plans and command lines can name them;
 importing this package registers them. One file per network family.
