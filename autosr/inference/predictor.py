@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -161,6 +162,7 @@ class Predictor:
             raise TypeError(f"{', '.join(missing)}: a generator declares receptive_radius and bytes_per_lr_pixel(scale) "
                             f"(what tiling and memory planning need; documentation/extending.md)")
         self.halo = int(halo) if halo is not None else max(int(n.receptive_radius) for n in self.networks)
+        self.size_multiple = math.lcm(*(int(getattr(n, "size_multiple", 1)) for n in self.networks))
         self.progress = progress
         self._checked: Dict[Union[str, Fraction], Fraction] = {}
         self._warned: set = set()
@@ -279,13 +281,20 @@ class Predictor:
             raise ModelMismatchError(f"acquisition {acquisition!r}: {can}")
         return acquisition
 
-    def _forward(self, scale: Fraction, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+        m = self.size_multiple
+        f_h, f_w = axis_scales(scale)
+
         def fn(x: torch.Tensor) -> torch.Tensor:
+            h, w = x.shape[-2:]
+            if m > 1 and (h % m or w % m):  # a part needs whole multiples: replicate the last rows/columns
+                x = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
             out = None
             for net in self.networks:
                 y = run_generator(net, x, scale, acquisition)
                 out = y if out is None else out.add_(y)
             assert out is not None
+            out = out[..., :sr_size(h, f_h), :sr_size(w, f_w)]  # the centre convention: the first rows are h's
             return out / len(self.networks) if len(self.networks) > 1 else out
         return fn
 
@@ -311,15 +320,18 @@ class Predictor:
         x_all = torch.as_tensor(np.asarray(slices, dtype=np.float32)) if not torch.is_tensor(slices) else slices
         n, c, h, w = x_all.shape
         per_px = max(int(net.bytes_per_lr_pixel(f)) for net in self.networks)
+        # tiles start at multiples of each axis's q (the Meta-Upscale's phase period) and of a part's size multiple
         plan = tiling.plan_tiles(h, w, self.batch_size, per_px, self.memory_budget, self.halo,
-                                 (f_h.denominator, f_w.denominator))
+                                 (math.lcm(f_h.denominator, self.size_multiple),
+                                  math.lcm(f_w.denominator, self.size_multiple)))
         if plan.is_tiled(h, w):
             logger.debug("tiling %dx%d slices into %s LR tiles (halo %d)", h, w, plan.tile, plan.halo)
         out = None if sink is not None else np.empty((n, c, sr_size(h, f_h), sr_size(w, f_w)), dtype=np.float32)
         fn = self._forward(f, self.check_acquisition(acquisition) or self.acquisition)
         for i in range(0, n, plan.sub_batch):
             x = x_all[i:i + plan.sub_batch].to(self.device, dtype=torch.float32)
-            y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp).float().cpu().numpy()
+            y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp,
+                                 multiple=self.size_multiple).float().cpu().numpy()
             if sink is not None:
                 sink(i, y)
             else:

@@ -123,16 +123,17 @@ def balanced_tile(n: int, max_tile: int, halo: int, q: int, ramp: int = DEFAULT_
 
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale: AxisScales,
               tile: Sequence[int], halo: int, ramp: int = DEFAULT_RAMP,
-              out_device: Optional[torch.device] = None) -> torch.Tensor:
+              out_device: Optional[torch.device] = None, multiple: int = 1) -> torch.Tensor:
     """Apply ``fn`` (``(B, C, h', w') → (B, C', ⌊h'·s_h⌋, ⌊w'·s_w⌋)``) to ``x`` ``(B, C, h, w)`` tile by tile.
 
     Returns ``(B, C', ⌊h·s_h⌋, ⌊w·s_w⌋)`` on ``out_device`` (default: ``x``'s device). Untiled
-    (one call) when the tile covers the slice.
+    (one call) when the tile covers the slice. Tiles start at multiples of each axis's ``q`` and of
+    ``multiple`` (a network part's declared ``size_multiple``: its pooling phase stays the whole slice's).
     """
     f_h, f_w = axis_scales(scale)
     b, _, h, w = x.shape
-    rows = windows_1d(h, int(tile[0]), halo, f_h.denominator, ramp)
-    cols = windows_1d(w, int(tile[1]), halo, f_w.denominator, ramp)
+    rows = windows_1d(h, int(tile[0]), halo, math.lcm(f_h.denominator, multiple), ramp)
+    cols = windows_1d(w, int(tile[1]), halo, math.lcm(f_w.denominator, multiple), ramp)
     out_device = out_device or x.device
     if len(rows) == 1 and len(cols) == 1:
         return fn(x).to(out_device)

@@ -7,6 +7,7 @@ its parts' declarations combined, which is what tiling and memory planning read.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
@@ -93,6 +94,12 @@ class MetaSRGenerator(nn.Module):
     def max_scale(self) -> Optional[float]:
         """The largest scale the upsampler gives (a sub-pixel one's largest branch), ``None`` for any."""
         return getattr(self.upscaler, "max_scale", None)
+
+    @property
+    def size_multiple(self) -> int:
+        """The LR size (rows and columns) must be a multiple of this; the parts' declared ``size_multiple``
+        (optional, 1 without), combined. Prediction pads the input to it (:class:`~autosr.inference.predictor.Predictor`)."""
+        return math.lcm(int(getattr(self.body, "size_multiple", 1)), int(getattr(self.upscaler, "size_multiple", 1)))
 
     @property
     def receptive_radius(self) -> int:

@@ -10,6 +10,7 @@ parameter count is that of every model, as MIASSR's Table 1 counts them.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import torch
@@ -59,6 +60,11 @@ class PerScaleGenerator(nn.Module):
             if k >= s:
                 return self.models[str(k)]
         raise ValueError(f"scale {float(s):g} is above the largest model ×{self.scales[-1]}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Of every model (any of them may run)."""
+        return math.lcm(*(m.size_multiple for m in self.models.values()))
 
     @property
     def receptive_radius(self) -> int:

@@ -33,6 +33,27 @@ class PlainBody(nn.Module):
         return self.net(x)
 
 
+class PooledBody(PlainBody):
+    """``PlainBody`` at half resolution: 2×2 average pooling, the convs, nearest upsampling back. It needs rows
+    and columns in multiples of 2, and says so (``size_multiple``): prediction pads to it and aligns tiles."""
+
+    size_multiple = 2
+
+    @property
+    def receptive_radius(self):
+        return 2 * self.depth + 1  # each half-resolution 3×3 conv reaches 2 pixels, the pooling 1
+
+    @property
+    def bytes_per_pixel(self):
+        return 4 * 2 * self.width
+
+    def forward(self, x):
+        if x.shape[-2] % 2 or x.shape[-1] % 2:
+            raise ValueError(f"PooledBody needs even sizes, got {tuple(x.shape[-2:])}")
+        y = self.net(nn.functional.avg_pool2d(x, 2))
+        return nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+
+
 class NearestConv(nn.Module):
     """Nearest-neighbour upsampling of the features to the refined grid, then a 3×3 conv to the image."""
 

@@ -129,3 +129,31 @@ def test_parts_from_outside_the_package(tmp_path):
     with torch.no_grad():
         tiled = tiling.run_tiled(lambda t: loaded(t, 3), x, 3, (2 * halo + tiling.DEFAULT_RAMP + 6,) * 2, halo)
         torch.testing.assert_close(tiled, net.eval()(x, 3), rtol=1e-5, atol=1e-5)
+
+
+def test_a_part_that_needs_a_size_multiple_is_padded_and_tiled_on_it(tmp_path):
+    """documentation/examples/my_parts.py's PooledBody declares size_multiple 2: the generator passes it on, the
+    predictor pads odd slices to it and starts tiles on it, so tiled equals untiled and every shape is exact."""
+    from pathlib import Path
+    from autosr.inference.predictor import Predictor
+    from tests.inference.helpers import make_model_folder
+    example = Path(__file__).resolve().parents[2] / "documentation" / "examples" / "my_parts.py"
+    net = {"name": "MetaSR", "width": 8, "depth": 2, "mlp_hidden": 16, "upsample_skip": "bicubic",
+           "per_axis_scale": True, "body": f"{example}:PooledBody"}
+    folder = make_model_folder(tmp_path, net=net)
+    whole = Predictor.from_model_folder(folder, folds=(0,), device="cpu", progress=False)
+    assert whole.size_multiple == 2 and whole.networks[0].size_multiple == 2
+    x = torch.rand(2, 1, 45, 39)
+    with pytest.raises(ValueError, match="needs even sizes"):
+        whole.networks[0](x, 2)  # the part itself refuses odd sizes
+    for scale in (Fraction(5, 2), (Fraction(3), Fraction(1))):
+        full = whole.super_resolve(x, scale)
+        s_h, s_w = axis_scales(scale)
+        assert full.shape == (2, 1, sr_size(45, s_h), sr_size(39, s_w))
+        tiled = Predictor.from_model_folder(folder, folds=(0,), device="cpu", progress=False,
+                                            memory_budget=60_000)  # forces several tiles per axis
+        plan = tiling.plan_tiles(45, 39, tiled.batch_size, tiled.networks[0].bytes_per_lr_pixel(scale),
+                                 tiled.memory_budget, tiled.halo, (2, 2))
+        assert plan.is_tiled(45, 39)
+        torch.testing.assert_close(torch.as_tensor(tiled.super_resolve(x, scale)), torch.as_tensor(full),
+                                   rtol=1e-5, atol=1e-5)
