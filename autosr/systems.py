@@ -155,7 +155,8 @@ SYSTEMS: Dict[str, System] = {s.name: s for s in (
            note="sub-pixel upsampling instead of its two deconvolutions; MIASSR's 30.4 M is not reproducible from "
                 "the SRDenseNet paper's sizes (2 M a model)", table1=30.4),
     System("SRResNet", _subpixel("SRResNet", **SRRESNET), per_scale_models=True,
-           paper="Ledig et al. 2017: SRResNet 64×16 with batch norm, sub-pixel, MSE"),
+           paper="Ledig et al. 2017: SRResNet 64×16 with batch norm, sub-pixel",
+           note="L1 instead of its paper's MSE, as the other systems"),
     System("SRGAN", _subpixel("SRResNet", **SRRESNET), per_scale_models=True, adversarial="VanillaGAN", perceptual=True,
            paper="Ledig et al. 2017: SRResNet generator, vanilla GAN + VGG loss", table1=4.5),
     System("ESRGAN-L1", _subpixel("RRDB", **RRDB), per_scale_models=True,

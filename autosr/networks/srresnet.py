@@ -30,8 +30,12 @@ class SRResBlock(nn.Module):
 class SRResNetBody(nn.Module):
     """SRResNet feature extractor ``(B, in_channels, h, w) → (B, width, h, w)`` (see the module doc).
 
-    ``res_scale`` and ``branch_init_scale`` are accepted for body swapping and not used (the paper's
-    blocks are unscaled, PyTorch's default initialisation).
+    ``res_scale`` is accepted for body swapping and not used (the paper's blocks are unscaled).
+    ``branch_init_scale`` is the starting scale (γ) of the last batch norm of every block and of the
+    tail, so each block starts near the identity and the body near its head's features (the zero- or
+    small-γ start of residual networks; 1.0 is PyTorch's default, the paper's). Batch norm renormalises
+    whatever the convolutions' scale, so this is where a small start must be set: at 1.0, a short CPU
+    run (width 32, depth 8, 1200 steps) stayed 2 dB below bicubic.
     """
 
     def __init__(self, in_channels: int, width: int = 64, depth: int = 16, res_scale: float = 1.0,
@@ -43,6 +47,9 @@ class SRResNetBody(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, kernel_size=9, padding=4, bias=bias), nn.PReLU(width))
         self.blocks = nn.Sequential(*(SRResBlock(width, bias) for _ in range(depth)))
         self.tail = nn.Sequential(conv3x3(width, width, bias), nn.BatchNorm2d(width))
+        with torch.no_grad():
+            for norm in [block.body[-1] for block in self.blocks] + [self.tail[-1]]:
+                norm.weight.fill_(branch_init_scale)
 
     @property
     def receptive_radius(self) -> int:
