@@ -66,10 +66,11 @@ def plot_systems_vs_scale(table: Any, path: Path) -> Path:
     cols = [c for c in table.columns if c.startswith("psnr_x")]
     xs = [float(c[len("psnr_x"):]) for c in cols]
     fig, ax = plt.subplots(figsize=(8, 5))
-    for _, row in table.iterrows():
+    colours = plt.cm.tab20.colors  # 20 distinct colours: every system its own
+    for i, (_, row) in enumerate(table.iterrows()):
         bicubic = row["system"] == "bicubic"
         ax.plot(xs, [row[c] for c in cols], "--" if bicubic else "-", marker="o", markersize=3,
-                color="black" if bicubic else None, linewidth=1.2, label=row["system"])
+                color="black" if bicubic else colours[i % len(colours)], linewidth=1.2, label=row["system"])
     ax.set_xlabel("scale s")
     ax.set_ylabel("PSNR (dB)")
     ax.grid(alpha=0.3)
