@@ -9,6 +9,8 @@ system needs for scales in (1, 4], as MIASSR's Table 1 does.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -169,8 +171,14 @@ SYSTEMS: Dict[str, System] = {s.name: s for s in (
 def parameter_count(system: System, in_channels: int = 1) -> Tuple[int, int]:
     """``(trainable parameters, models)`` of every model ``system`` needs for scales in (1, 4] (its generators
     only), as MIASSR's Table 1 counts them."""
+    return _count(json.dumps(system.generator_config(in_channels), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _count(config: str) -> Tuple[int, int]:
+    """Built once per configuration: a paper-size EDSR is 127 M parameters, and a benchmark asks twice."""
     from autosr.networks import build_network
-    net = build_network(**system.generator_config(in_channels))
+    net = build_network(**json.loads(config))
     return sum(p.numel() for p in net.parameters() if p.requires_grad), len(getattr(net, "models", [net]))
 
 

@@ -222,10 +222,12 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         if ckpt is not None:
             system_overrides = {}  # the checkpoint's configuration is already the system's (and its -o's)
         all_overrides = {**system_overrides, **dict(overrides or {})}
-        # --steps keeps the warm-up share of the configuration being trained (an L1-only system's: all of it)
-        chosen_training = apply_overrides(base, all_overrides, plans_obj).training if all_overrides else base.training
-        all_overrides.update(step_overrides(chosen_training, steps, warmup_steps))
         config = apply_overrides(base, all_overrides, plans_obj) if all_overrides else base
+        # --steps keeps the warm-up share of the configuration being trained (an L1-only system's: all of it)
+        schedule = step_overrides(config.training, steps, warmup_steps)
+        if schedule:
+            all_overrides.update(schedule)
+            config = apply_overrides(config, schedule, plans_obj)
         if ckpt is not None and all_overrides:
             all_overrides = {**dict(ckpt.get("overrides", {})), **all_overrides}
         elif ckpt is not None:

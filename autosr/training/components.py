@@ -128,9 +128,10 @@ class LossSet:
 LOG_KEYS = {"L1Loss": "l1", "PerceptualLoss": "perc"}
 
 
-def build_losses(training: TrainingConfig, device: torch.device, gan_phase: bool) -> Tuple[LossSet, List[str]]:
-    """Build ``training.losses`` from :data:`autosr.registry.LOSSES` (``module:Class`` accepted), and the messages
-    to log. Adversarial objectives (:class:`autosr.losses.AdversarialObjective`) and ``PerceptualLoss`` count in
+def build_losses(training: TrainingConfig, device: torch.device, gan_phase: bool
+                 ) -> Tuple[LossSet, List[Tuple[int, str]]]:
+    """Build ``training.losses`` from :data:`autosr.registry.LOSSES` (``module:Class`` accepted), and the
+    ``(logging level, message)`` pairs to log. Adversarial objectives (:class:`autosr.losses.AdversarialObjective`) and ``PerceptualLoss`` count in
     the GAN phase unless an entry's ``phase`` says otherwise; GAN-phase terms are not built without
     ``gan_phase``. A ``PerceptualLoss`` resolves its VGG19 weights by ``training.perceptual`` (on: required, auto:
     left out with a warning when missing, off: left out). Bad names or arguments are a clear error."""
@@ -138,7 +139,7 @@ def build_losses(training: TrainingConfig, device: torch.device, gan_phase: bool
     from autosr.registry import LOSSES
     terms: List[LossTerm] = []
     adversarial: Optional[LossTerm] = None
-    messages: List[str] = []
+    messages: List[Tuple[int, str]] = []
     for i, entry in enumerate(training.losses):
         name, weight = entry["name"], float(entry["weight"])
         args = {k: v for k, v in entry.items() if k not in ("name", "weight", "phase", "why")}
@@ -157,18 +158,19 @@ def build_losses(training: TrainingConfig, device: torch.device, gan_phase: bool
             raise TrainingError(f"{where}: a second adversarial objective ({adversarial.name} is the first); "
                                 f"keep one")
         if gan_only and not gan_phase:
-            messages.append(f"{name} not used: no GAN steps")
+            messages.append((logging.INFO, f"{name} not used: no GAN steps"))
             continue
         if cls is PerceptualLoss:
             if weight == 0 or training.perceptual == "off":
-                messages.append(f"perceptual loss off (perceptual={training.perceptual!r}, weight {weight:g})")
+                messages.append((logging.INFO, f"perceptual loss off (perceptual={training.perceptual!r}, "
+                                               f"weight {weight:g})"))
                 continue
             extractor, message = perceptual_mode_resolve(training.perceptual, training.vgg_weights,
                                                          layer=args.get("layer", "conv2_2"))
             if extractor is None:
-                messages.append(f"perceptual loss DISABLED: {message}")
+                messages.append((logging.WARNING, f"perceptual loss DISABLED: {message}"))
                 continue
-            messages.append(message)
+            messages.append((logging.INFO, message))
             module: nn.Module = PerceptualLoss(extractor)
         else:
             try:

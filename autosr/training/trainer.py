@@ -110,8 +110,8 @@ class MetaSRTrainer:
         self.model = D.wrap(self.generator, self.dist, self.device)
         D.broadcast_module(self.critic, self.dist)
         self.losses, messages = C.build_losses(self.t, self.device, gan_phase=self.t.gan_steps > 0)
-        for message in messages:
-            (logger.warning if "DISABLED" in message else logger.info)(message)
+        for level, message in messages:
+            logger.log(level, message)
         self.choose_threads(probe=not self.t.deterministic)
         C.seed_everything(self.t.seed + 1000 * self.dist.rank)  # per-rank streams from here on
         self.loader = self.make_loader(start_step=0)
