@@ -7,6 +7,10 @@
       imagesTr/{case}_{CCCC}{file_ending}   # HR training scans, one file per channel
       imagesTs/{case}_{CCCC}{file_ending}   # optional held-out test scans
       lowresTr/{case}_{CCCC}{file_ending}   # optional real paired low-resolution scans
+
+An nnU-Net v2 raw dataset is used as it is: ``name`` may be absent (it is then the folder's name
+after ``DatasetXXX_``), and its ``labels`` key and ``labelsTr/`` folder are ignored (super-resolution
+needs the images only).
 """
 from __future__ import annotations
 
@@ -26,8 +30,12 @@ from autosr.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_KEYS = ("name", "channel_names", "file_ending", "numTraining")
-OPTIONAL_KEYS = ("description", "paired_lowres", "license", "reference")
+REQUIRED_KEYS = ("channel_names", "file_ending", "numTraining")
+OPTIONAL_KEYS = ("name", "description", "paired_lowres", "license", "reference")
+#: What nnU-Net v2 datasets hold for segmentation; accepted and not used.
+SEGMENTATION_KEYS = ("labels", "regions_class_order")
+SEGMENTATION_FOLDERS = ("labelsTr", "labelsTs")
+_DATASET_FOLDER_RE = re.compile(r"^Dataset\d{3}_(?P<name>.+)$")
 SPLIT_FOLDERS = ("imagesTr", "imagesTs", "lowresTr")
 CASE_FILE_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
@@ -57,8 +65,22 @@ def read_json(path: os.PathLike | str, error: type = DatasetError, if_missing: s
         raise error(f"{path}: not valid JSON ({exc})" + (f"; {if_invalid}" if if_invalid else "")) from None
 
 
+def default_name(dataset_folder: os.PathLike | str) -> str:
+    """The name of a dataset whose dataset.json has none: ``Dataset004_Hippocampus`` → ``Hippocampus``.
+
+    A folder not named ``DatasetXXX_Name`` gives its whole name.
+    """
+    folder_name = Path(dataset_folder).name
+    m = _DATASET_FOLDER_RE.match(folder_name)
+    return m.group("name") if m else folder_name
+
+
 def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
-    """Read and check ``dataset.json`` (required keys present; unknown keys kept)."""
+    """Read and check ``dataset.json`` (required keys present; unknown keys kept).
+
+    A missing ``name`` is filled in from the folder name (:func:`default_name`), so nnU-Net v2
+    datasets, which have none, work as they are.
+    """
     path = Path(dataset_folder) / "dataset.json"
     data = read_json(path, DatasetError, "every dataset folder needs a dataset.json (see documentation/data.md)")
     if not isinstance(data, dict):
@@ -75,7 +97,17 @@ def load_dataset_json(dataset_folder: os.PathLike | str) -> Dict[str, Any]:
         raise DatasetError(f"{path}: numTraining must be a whole number (the number of cases in imagesTr); got {n!r}")
     if not isinstance(data["file_ending"], str) or not data["file_ending"].startswith("."):
         raise DatasetError(f"{path}: file_ending must start with a dot, e.g. \".nii.gz\"; got {data['file_ending']!r}")
+    data.setdefault("name", default_name(dataset_folder))
+    _note_segmentation_parts(Path(dataset_folder), data)
     return data
+
+
+def _note_segmentation_parts(folder: Path, data: Dict[str, Any]) -> None:
+    """Say (debug level) that an nnU-Net dataset's labels are not used: they are fine, not a problem."""
+    found = [k for k in SEGMENTATION_KEYS if k in data] + [f"{f}/" for f in SEGMENTATION_FOLDERS
+                                                            if (folder / f).is_dir()]
+    if found:
+        logger.debug("%s: %s ignored (super-resolution uses the images only)", folder, ", ".join(found))
 
 
 def write_json_atomic(data: Any, path: os.PathLike | str) -> None:

@@ -5,7 +5,8 @@
 names the file and says what to do. Checked:
 
 - ``dataset.json``: present, valid JSON, required keys, ``channel_names`` / ``file_ending`` /
-  ``numTraining`` well formed, no path that points outside the dataset folder;
+  ``numTraining`` well formed, no path that points outside the dataset folder (``name`` is optional,
+  and nnU-Net v2's ``labels`` and ``labelsTr/`` are accepted and not checked: SR uses the images only);
 - file names follow ``{case}_{CCCC}{file_ending}``, channel indices exist, every case has every channel;
 - ``numTraining`` equals the number of cases in ``imagesTr``; no case is in both ``imagesTr`` and ``imagesTs``;
 - each image is readable and complete, 2D or 3D, one scalar per voxel, free of NaN/Inf;
@@ -128,7 +129,7 @@ def _check_json(folder: Path, problems: List[str]) -> Dict[str, Any]:
         problems.append(f"{path}: not valid JSON ({exc}); fix the syntax")
         return {}
     if not isinstance(info, dict):
-        problems.append(f"{path}: must hold a JSON object {{\"name\": ..., ...}}")
+        problems.append(f"{path}: must hold a JSON object {{\"channel_names\": ..., ...}}")
         return {}
     for key in REQUIRED_KEYS:
         if key not in info:

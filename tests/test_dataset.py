@@ -29,6 +29,8 @@ def test_split_case_file():
 def test_modality_of():
     assert modality_of("CT") == "CT" and modality_of(" ct ") == "CT"
     assert modality_of("FLAIR") == "MR" and modality_of("CBCT") == "MR"
+    for nnunet_name in ("noNorm", "zscore", "rescale_to_0_1", "T2", "ADC"):  # nnU-Net's normalisation names
+        assert modality_of(nnunet_name) == "MR"
 
 
 def test_unknown_keys_are_kept(tmp_path):
@@ -37,11 +39,31 @@ def test_unknown_keys_are_kept(tmp_path):
     assert info["my_note"] == "kept" and info["sources"] == {"a": 1}
 
 
-@pytest.mark.parametrize("key", ["name", "channel_names", "file_ending", "numTraining"])
+@pytest.mark.parametrize("key", ["channel_names", "file_ending", "numTraining"])
 def test_missing_required_key(tmp_path, key):
     folder = _write(tmp_path / "d", **{key: None})
     with pytest.raises(DatasetError, match=rf"dataset.json: missing key\(s\) {key}"):
         load_dataset_json(folder)
+
+
+@pytest.mark.parametrize("folder, name", [("Dataset004_Hippocampus", "Hippocampus"),
+                                          ("Dataset120_Road.Seg-2", "Road.Seg-2"), ("my_scans", "my_scans")])
+def test_name_is_optional(tmp_path, folder, name):
+    """nnU-Net v2's dataset.json has no name: the folder's name after DatasetXXX_ is used."""
+    assert load_dataset_json(_write(tmp_path / folder, name=None))["name"] == name
+    assert load_dataset_json(_write(tmp_path / "Dataset001_X", name="Given"))["name"] == "Given"
+
+
+def test_nnunet_labels_are_accepted_and_ignored(tmp_path, caplog):
+    import logging
+    folder = _write(tmp_path / "Dataset005_Prostate", name=None, labels={"background": 0, "PZ": 1, "TZ": 2},
+                    regions_class_order=[1, 2], overwrite_image_reader_writer="SimpleITKIO", licence="CC-BY-SA 4.0")
+    (folder / "labelsTr").mkdir()
+    with caplog.at_level(logging.DEBUG, logger="autosr.dataset"):
+        info = load_dataset_json(folder)
+    assert info["labels"]["TZ"] == 2 and info["licence"] == "CC-BY-SA 4.0"
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    assert "labels, regions_class_order, labelsTr/ ignored" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize("info, message", [

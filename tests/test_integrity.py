@@ -115,7 +115,7 @@ def test_bad_file_names(ds):
     assert len(problems) == 4
 
 
-@pytest.mark.parametrize("key", ["name", "channel_names", "file_ending", "numTraining"])
+@pytest.mark.parametrize("key", ["channel_names", "file_ending", "numTraining"])
 def test_missing_json_key(ds, key):
     _edit_json(ds, **{key: None})
     _one(check_dataset(ds), f"dataset.json: missing key {key!r}")

@@ -10,7 +10,7 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_device_option, add_folder_options, apply_folder_options, check_device, command
 from autosr.commands.train import system_names
 from autosr.errors import AutoSRError
 
@@ -44,12 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="val: the fold's validation cases; test: imagesTs scans")
     p.add_argument("--max_slices", type=int, default=8, help="slices per case (evenly spread; default 8)")
-    p.add_argument("--device", default="auto")
+    add_device_option(p)
     p.add_argument("-p", dest="plans", default="autosrPlans")
     p.add_argument("--output", default=None,
                    help="output folder (default $AUTOSR_RESULTS/DatasetXXX/benchmark_CONFIG_foldF)")
     p.add_argument("--parameters", action="store_true",
                    help="only print every system's parameters at its paper's size next to MIASSR's Table 1")
+    add_folder_options(p, ("raw", "preprocessed", "results"))
     return p
 
 
@@ -62,6 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.dataset is None:
         raise AutoSRError("give -d DATASET (or --parameters)")
+    apply_folder_options(args)
+    check_device(args.device)
     if args.adversarial and args.systems:
         raise AutoSRError("--adversarial chooses the systems itself (MIASSR's four objectives); drop --systems")
     systems = check_systems(ADVERSARIAL_SYSTEMS if args.adversarial else args.systems) if (

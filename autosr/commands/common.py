@@ -1,13 +1,17 @@
-"""What every command shares: logging set-up and turning AutoSR errors into one clear message."""
+"""What every command shares: logging set-up, turning AutoSR errors into one clear message, the data-folder
+options (``--raw``/``--preprocessed``/``--results``) and ``--device``."""
 from __future__ import annotations
 
+import argparse
+import contextlib
 import errno
 import functools
 import logging
 import os
 import re
 import sys
-from typing import Callable, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
 
 from autosr.errors import AutoSRError
 
@@ -84,30 +88,127 @@ def command(prog: str) -> Callable:
 
     Exit codes: 0 success, 1 an AutoSR error (bad input) or an operating-system failure (disk full,
     read-only or forbidden folder: one line naming the file, never a traceback), 130 interrupted (Ctrl-C).
+    The data-folder variables that ``--raw``/``--preprocessed``/``--results`` set are put back when
+    ``main`` returns, so a command called from Python (the demo, tests) leaves no trace in the next.
     """
     def wrap(fn: Callable[[Optional[Sequence[str]]], int]) -> Callable[[Optional[Sequence[str]]], int]:
         @functools.wraps(fn)
         def main(argv: Optional[Sequence[str]] = None) -> int:
             setup_logging()
-            try:
-                return int(fn(argv) or 0)
-            except AutoSRError as exc:
-                print(f"{prog}: error: {exc}", file=sys.stderr)
-                return 1
-            except (OSError, RuntimeError, MemoryError) as exc:
-                line = os_error_message(exc)
-                if line is None:
-                    raise
-                print(f"{prog}: error: {line}", file=sys.stderr)
-                return 1
-            except KeyboardInterrupt:
-                print(f"{prog}: interrupted", file=sys.stderr)
-                return 130
+            with _folder_variables_restored():
+                return _run(prog, fn, argv)
         return main
     return wrap
+
+
+def _run(prog: str, fn: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]]) -> int:
+    """``fn(argv)`` with AutoSR and operating-system errors turned into ``prog: error: …`` (exit 1)."""
+    try:
+        return int(fn(argv) or 0)
+    except AutoSRError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, MemoryError) as exc:
+        line = os_error_message(exc)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+@contextlib.contextmanager
+def _folder_variables_restored() -> Iterator[None]:
+    """Put ``AUTOSR_RAW``/``_PREPROCESSED``/``_RESULTS`` back as they were when the block ends."""
+    saved = {var: os.environ.get(var) for var, _ in FOLDER_OPTIONS.values()}
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def not_available(prog: str, what: str) -> int:
     """Say plainly that a sub-feature does not exist yet (exit 2) instead of crashing."""
     print(f"{prog}: {what} is not available in this version of AutoSR yet", file=sys.stderr)
     return 2
+
+
+# --------------------------------------------------------------------------- data folders
+
+#: ``--KIND`` option → (environment variable it sets, what the folder holds).
+FOLDER_OPTIONS = {"raw": ("AUTOSR_RAW", "raw datasets (DatasetXXX_Name)"),
+                  "preprocessed": ("AUTOSR_PREPROCESSED", "fingerprints, plans and preprocessed cases"),
+                  "results": ("AUTOSR_RESULTS", "trained models and their evaluations")}
+
+
+def add_folder_options(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
+    """Add ``--raw DIR`` / ``--preprocessed DIR`` / ``--results DIR`` (those in ``kinds``) to ``parser``.
+
+    Each defaults to its environment variable (``AUTOSR_RAW``, …); :func:`apply_folder_options`
+    makes a given one take effect.
+    """
+    group = parser.add_argument_group("data folders (default: the environment variables)")
+    for kind in kinds:
+        var, what = FOLDER_OPTIONS[kind]
+        group.add_argument(f"--{kind}", dest=f"{kind}_folder", metavar="DIR", default=None,
+                           help=f"{what} (default ${var}, else ./autosr_data/{kind})")
+
+
+def apply_folder_options(args: argparse.Namespace) -> None:
+    """Make the folder options given in ``args`` the data folders of this run, before anything else runs.
+
+    Each given option is checked (an existing folder, or one that can be created: not a file, no
+    file on its path, a writable parent) and then **set as its environment variable in this
+    process** (``AUTOSR_RAW``, …, as an absolute path). So every lower layer, which reads the
+    folders through :mod:`autosr.paths`, and every process started from here (``torchrun``/DDP
+    workers, the demo's steps) uses it, with nothing passed down by hand. Options not given leave
+    the variables as they are.
+    """
+    for kind, (var, _) in FOLDER_OPTIONS.items():
+        value = getattr(args, f"{kind}_folder", None)
+        if value is None:
+            continue
+        folder = Path(value).expanduser().absolute()
+        _check_folder(f"--{kind} {value}", folder)
+        os.environ[var] = str(folder)
+
+
+def _check_folder(option: str, folder: Path) -> None:
+    """Raise :class:`AutoSRError` unless ``folder`` is a folder or could be made one (nothing is created here)."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise AutoSRError(f"{option}: {folder} is a file, not a folder; give a folder (it is created when missing)")
+        return
+    parent = folder.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise AutoSRError(f"{option}: {parent} is a file, so the folder {folder} cannot be created; check the path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise AutoSRError(f"{option}: {folder} does not exist and cannot be created ({parent} is not writable); "
+                          f"create it, or choose another folder")
+
+
+# --------------------------------------------------------------------------- device
+
+DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:N (GPU number N, from 0) or mps"
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked by :func:`check_device`."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP)
+
+
+def check_device(device: str) -> None:
+    """Refuse a ``--device`` this machine lacks (:class:`autosr.devices.DeviceError` naming it) before any work.
+
+    Imports torch (lazily: ``--help`` and argument errors stay fast).
+    """
+    from autosr.devices import parse_device
+    parse_device(device)

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_folder_options, apply_folder_options, command
 from autosr.errors import DatasetError
 from autosr.integrity import verify_dataset
 from autosr.paths import raw_dir, resolve_dataset
@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autosr_convert", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert scans (image files, DICOM series, or a public dataset's layout) into an AutoSR\n"
-                    "raw dataset $AUTOSR_RAW/DatasetXXX_Name, then check its integrity. The source is only read.")
+                    "raw dataset $AUTOSR_RAW/DatasetXXX_Name (or --raw DIR/DatasetXXX_Name), then check its\n"
+                    "integrity. The source is only read.")
     p.add_argument("-i", "--input", required=True, help="file or folder to convert")
     p.add_argument("-d", "--dataset_id", required=True, type=int, help="dataset id, 0-999 (DatasetXXX_...)")
     p.add_argument("-n", "--name", help="dataset name after the id (default: the input's name, or the public "
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--license", help="dataset.json license")
     p.add_argument("--reference", help="dataset.json reference")
     p.add_argument("--no_verify", action="store_true", help="skip the integrity check after conversion")
+    add_folder_options(p, ("raw",))
     return p
 
 
@@ -83,6 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     args = build_parser().parse_args(argv)
     _check_options(args)
+    apply_folder_options(args)
     src = Path(args.input)
     metadata = {"description": args.description, "license": args.license, "reference": args.reference}
     common = dict(file_ending=args.file_ending, test_fraction=args.test_fraction, overwrite=args.overwrite,
@@ -114,7 +117,9 @@ def verify_main(argv: Optional[Sequence[str]] = None) -> int:
                    help="dataset id (1, 001), full name (Dataset001_BrainMR), or a path to a dataset folder")
     p.add_argument("--headers_only", action="store_true",
                    help="read image headers only (fast; skips the NaN/Inf check of the voxels)")
+    add_folder_options(p, ("raw",))
     args = p.parse_args(argv)
+    apply_folder_options(args)
     given = Path(args.dataset)
     looks_like_path = "/" in args.dataset or (not args.dataset.isdigit() and (given / "dataset.json").is_file())
     if looks_like_path:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_device_option, check_device, command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for data, models and results (default ./autosr_demo); re-running reuses it")
     p.add_argument("-s", "--scale", type=float, default=2.5, help="prediction scale (default 2.5)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the 2d_cpu plan's)")
-    p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda or mps")
+    add_device_option(p)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first and start over")
     return p
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from autosr.demo import run_demo
     args = build_parser().parse_args(argv)
+    check_device(args.device)  # before the download and the first step
     run_demo(args.workdir, scale=args.scale, steps=args.steps, device=args.device, fresh=args.fresh)
     return 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from autosr.commands.common import command
+from autosr.commands.common import add_device_option, add_folder_options, apply_folder_options, check_device, command
 from autosr.errors import AutoSRError
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "SR_FOLDER_evaluation beside SR_FOLDER)")
     p.add_argument("--max_slices", type=int, default=None, help="at most this many slices per case (evenly spread)")
     p.add_argument("--num_examples", type=int, default=3, help="example rows in examples.png")
-    p.add_argument("--device", default="auto")
+    add_device_option(p)
     p.add_argument("--batch_size", type=int, default=8)
+    add_folder_options(p, ("raw", "preprocessed", "results"))
     return p
 
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    apply_folder_options(args)
     if args.ref or args.pred:
         if not (args.ref and args.pred):
             raise AutoSRError("give both -ref HR_FOLDER and -pred SR_FOLDER")
@@ -82,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.dataset is None or args.fold is None:
         raise AutoSRError("give -d DATASET -f FOLD (evaluate a model) or -ref HR_FOLDER -pred SR_FOLDER")
+    check_device(args.device)
     from autosr.evaluation.engine import DEFAULT_SCALES
     from autosr.evaluation.evaluate import evaluate_model
     from autosr.inference.predictor import parse_scale

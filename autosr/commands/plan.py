@@ -7,7 +7,7 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_folder_options, apply_folder_options, command
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,15 @@ def _parser(prog: str, description: str, fingerprint: bool, plan: bool, pp: bool
         p.add_argument("-c", "--configurations", nargs="+", default=None, metavar="CONF",
                        help="configurations to preprocess (default: all in the plans)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    add_folder_options(p, ("raw", "preprocessed"))
     return p
 
 
-def _verbose(args: argparse.Namespace) -> None:
+def _apply_common(args: argparse.Namespace) -> None:
+    """Apply -v and the folder options (every command of this module calls it first)."""
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
+    apply_folder_options(args)
 
 
 @command("autosr_plan_and_preprocess")
@@ -57,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _parser("autosr_plan_and_preprocess", "Fingerprint, plan and preprocess AutoSR datasets.", True, True, True)
     parser.add_argument("--no_pp", action="store_true", help="stop after planning (no preprocessing)")
     args = parser.parse_args(argv)
-    _verbose(args)
+    _apply_common(args)
     from autosr.preprocessing.api import plan_and_preprocess_many
     for plans in plan_and_preprocess_many(args.dataset, num_processes=args.num_processes,
                                           verify_dataset_integrity=args.verify_dataset_integrity,
@@ -81,7 +84,7 @@ def _summary(plans) -> None:
 def fingerprint_main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser("autosr_extract_fingerprint", "Compute dataset_fingerprint.json of AutoSR datasets.",
                    True, False, False).parse_args(argv)
-    _verbose(args)
+    _apply_common(args)
     from autosr.preprocessing.api import dataset_folders, extract_fingerprints, verify
     if args.verify_dataset_integrity:
         for d in args.dataset:
@@ -97,7 +100,7 @@ def fingerprint_main(argv: Optional[Sequence[str]] = None) -> int:
 def plan_main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser("autosr_plan_experiment", "Write autosrPlans.json from the dataset fingerprint.",
                    False, True, False).parse_args(argv)
-    _verbose(args)
+    _apply_common(args)
     from autosr.preprocessing.api import plan_experiment
     for d in args.dataset:
         _summary(plan_experiment(d, planner=args.planner, gpu_memory_target=args.gpu_memory_target, clean=args.clean))
@@ -108,7 +111,7 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
 def preprocess_main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser("autosr_preprocess", "Crop, normalise and store the cases of planned AutoSR datasets.",
                    False, False, True).parse_args(argv)
-    _verbose(args)
+    _apply_common(args)
     from autosr.preprocessing.api import preprocess_datasets
     folders = preprocess_datasets(args.dataset, configurations=args.configurations, num_processes=args.num_processes)
     print("preprocessed: " + ", ".join(str(f) for f in folders))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_device_option, add_folder_options, apply_folder_options, check_device, command
 from autosr.plans import parse_override
 
 EPILOG = """\
@@ -17,6 +17,8 @@ examples:
   autosr_train Dataset001_BrainMR all -c 2d --steps 20000
   autosr_train 1 0 --c                               # continue from checkpoint_latest.pth
   autosr_train 1 0 --overwrite                       # train a fold that holds an earlier run anew
+  autosr_train 1 0 --device cuda:1                   # on the second GPU
+  autosr_train 1 0 --preprocessed /data/pp --results /data/models   # folders other than $AUTOSR_*
   autosr_train 2 0 --pretrained_weights path/to/fold_0/checkpoint_final.pth   # transfer learning
   torchrun --nproc_per_node=4 -m autosr.commands.train 1 0 -c 2d
 see documentation/training.md"""
@@ -32,8 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-tr", "--trainer", default="MetaSRTrainer",
                    help="trainer class: a registered name or module:Class / path/file.py:Class (default MetaSRTrainer)")
     p.add_argument("-p", "--plans", default="autosrPlans", help="plans name (default autosrPlans)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="auto picks cuda, then mps, then cpu (default auto)")
+    add_device_option(p)
     p.add_argument("-o", "--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a plans value (repeatable), e.g. -o training.lr=2e-4")
     p.add_argument("--steps", type=int, default=None,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "scaled down on CPU; own model folder ...__SYSTEM): " + system_names())
     p.add_argument("--val_only", action="store_true",
                    help="only validate the final (else latest) checkpoint; writes validation.json")
+    add_folder_options(p, ("preprocessed", "results"))
     return p
 
 
@@ -83,6 +85,8 @@ def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
 @command("autosr_train")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_folder_options(args)  # before anything reads the folders; worker processes inherit them
+    check_device(args.device)
     from autosr.training.api import train  # torch loads only once the arguments are fine
 
     folder = train(args.dataset, args.fold, configuration=args.configuration, trainer=args.trainer, plans=args.plans,

@@ -36,9 +36,13 @@ logger = logging.getLogger(__name__)
 FoldLike = Union[int, str]
 
 
-def default_configuration() -> str:
-    """``"2d"`` (the paper's schedule) on a CUDA machine, ``"2d_cpu"`` (a short run) otherwise."""
-    return "2d" if torch.cuda.is_available() else "2d_cpu"
+def default_configuration(device: Optional[torch.device] = None) -> str:
+    """``"2d"`` (the paper's schedule) when training on a GPU, ``"2d_cpu"`` (a short run) otherwise.
+
+    Without ``device``: a GPU when this machine has CUDA (``--device auto``).
+    """
+    on_gpu = device.type == "cuda" if device is not None else torch.cuda.is_available()
+    return "2d" if on_gpu else "2d_cpu"
 
 
 def parse_fold(fold: FoldLike) -> str:
@@ -192,7 +196,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
     buffer, handler = start_log_buffer(), None
     try:
         name, pre_folder, plans_obj = _resolve(dataset, plans)
-        conf_name = configuration or default_configuration()
+        conf_name = configuration or default_configuration(dev)  # --device cpu on a GPU machine: 2d_cpu
         base = plans_obj.configuration(conf_name)
         cls = get_trainer_class(trainer)
         system_overrides: Dict[str, Any] = {}
@@ -241,7 +245,7 @@ def train(dataset: Union[str, int], fold: FoldLike, configuration: Optional[str]
         logger.info("=" * 72)
         logger.info("AutoSR %s: dataset %s, fold %s, trainer %s, configuration %s%s, device %s%s",
                     "validation" if val_only else "training", name, fold, cls.__name__, conf_name,
-                    "" if configuration else " (default: no GPU)" if conf_name == "2d_cpu" else " (default: GPU)",
+                    "" if configuration else " (default without a GPU)" if conf_name == "2d_cpu" else " (default: GPU)",
                     dev, f", {info.world_size} processes" if info.enabled else "")
         logger.info("overrides: %s", json.dumps(all_overrides) if all_overrides else "none")
         tr = cls(plans_obj, config, fold, [volumes[c] for c in train_cases], val_volumes, fold_folder, dev, info,

@@ -2,9 +2,10 @@
 
 ``torchrun --nproc_per_node=N -m autosr.commands.train …`` sets ``RANK``, ``LOCAL_RANK`` and
 ``WORLD_SIZE``; :func:`setup` then joins the process group (NCCL on GPUs, gloo on CPU) and
-picks ``cuda:LOCAL_RANK``. Without those variables everything here is a no-op, so the trainer
-has one code path. Only rank 0 writes files and logs; each rank seeds its data stream
-differently (``seed``, ``rank``) while model initialisation is made equal by DDP's broadcast.
+picks ``cuda:LOCAL_RANK`` (``--device cuda:N`` only with one process per machine). Without those
+variables everything here is a no-op, so the trainer has one code path; ``--device cuda:N`` then
+trains on GPU N (made the current device). Only rank 0 writes files and logs; each rank seeds its
+data stream differently (``seed``, ``rank``) while model initialisation is made equal by DDP's broadcast.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from autosr.devices import has_index, parse_device
 from autosr.training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -46,31 +48,33 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def pick_device(request: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` → cuda, then mps, then cpu; an unavailable explicit choice is an error."""
-    request = (request or "auto").lower()
-    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if request == "auto":
-        request = "cuda" if torch.cuda.is_available() else ("mps" if has_mps else "cpu")
-    if request == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError("--device cuda: no CUDA GPU is available; use --device cpu or auto")
-        return torch.device("cuda", local_rank)
-    if request == "mps":
-        if not has_mps:
-            raise TrainingError("--device mps: Apple MPS is not available; use --device cpu or auto")
-        return torch.device("mps")
-    if request == "cpu":
-        return torch.device("cpu")
-    raise TrainingError(f"--device {request!r}: choose auto, cpu, cuda or mps")
+def pick_device(request: str = "auto", local_rank: Optional[int] = None) -> torch.device:
+    """``auto`` → cuda, then mps, then cpu; ``cuda`` → ``cuda:local_rank`` (torchrun) or the current GPU;
+    ``cuda:N`` → that GPU. An unavailable choice is an error naming it (:func:`autosr.devices.parse_device`)."""
+    return parse_device(request, cuda_index=local_rank)
+
+
+def _check_index_under_torchrun(request: str, world: int) -> None:
+    """``cuda:N`` would put every process of this machine on one GPU: refuse it when there are several."""
+    per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    if has_index(request) and per_machine > 1:
+        raise TrainingError(f"--device {request}: torchrun starts {per_machine} processes on this machine and each "
+                            f"takes the GPU cuda:LOCAL_RANK; use --device cuda (or auto), and choose the GPUs with "
+                            f"CUDA_VISIBLE_DEVICES, e.g. CUDA_VISIBLE_DEVICES=2,3")
 
 
 def setup(device_request: str = "auto") -> tuple[DistInfo, torch.device]:
     """Join the process group when launched by torchrun; return ``(DistInfo, device)``."""
     if not launched_by_torchrun():
-        return DistInfo(), pick_device(device_request)
+        device = pick_device(device_request, 0)  # cuda → cuda:0, cuda:N → cuda:N
+        if device.type == "cuda":
+            # make it the current GPU too, so nothing lands on cuda:0 by default (cuDNN workspaces, caches)
+            torch.cuda.set_device(device)
+        return DistInfo(), device
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    _check_index_under_torchrun(device_request, world)
+    # Several processes per machine take cuda:LOCAL_RANK; one process per machine may name its GPU (cuda:N).
     device = pick_device(device_request, local_rank)
     if device.type == "mps":
         raise TrainingError("multi-process training is not supported on MPS; use --device cpu or cuda")
