@@ -2,7 +2,8 @@
 
 ``read_image(path)`` → ``(array, Geometry)`` for a file or a DICOM-series folder;
 ``write_image(array, geometry, path)`` writes atomically; ``read_case(files)`` stacks the
-channel files of one case into ``(C, *spatial)`` after checking they share shape and geometry.
+channel files of one case into ``(C, *spatial)`` after checking they share shape and geometry;
+``image_from_sitk(img)`` / ``image_to_sitk(array, geometry)`` convert in-memory SimpleITK images.
 Arrays are in SimpleITK numpy order (``(z, y, x)``), see :mod:`autosr.imageio.geometry`.
 """
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 from autosr.errors import ImageReadError
 from autosr.imageio.geometry import Geometry, orientation_code
 from autosr.imageio.sitk_io import (FILE_ENDINGS, DicomSeriesReader, SimpleITKReaderWriter, check_complete,
-                                    file_ending, is_image_file, list_dicom_series, read_header)
+                                    file_ending, image_from_sitk, image_to_sitk, is_image_file, list_dicom_series,
+                                    read_header)
 
 __all__ = ["Geometry", "read_image", "write_image", "read_case", "reader_for", "file_ending", "is_image_file",
            "list_dicom_series", "orientation_code", "FILE_ENDINGS",
-           "check_complete", "read_header", "DicomSeriesReader"]
+           "check_complete", "read_header", "DicomSeriesReader", "image_from_sitk", "image_to_sitk"]
 
 
 def reader_for(path: os.PathLike | str):

@@ -50,6 +50,28 @@ def _from_sitk(img: sitk.Image, source: str) -> Tuple[np.ndarray, Geometry]:
     return arr, _geometry(img)
 
 
+def image_from_sitk(img: sitk.Image, source: str = "image") -> Tuple[np.ndarray, Geometry]:
+    """Array (numpy order, pixel dtype) and geometry of an in-memory SimpleITK image, with the reader's checks.
+
+    :class:`ImageReadError` naming ``source``: not 2D or 3D, a vector/RGB image, NaN/Inf voxels.
+    """
+    if img.GetDimension() not in (2, 3):
+        raise ImageReadError(f"{source}: image has {img.GetDimension()} dimensions (size {img.GetSize()}); "
+                             f"AutoSR takes 2D or 3D images only")
+    return _from_sitk(img, source)
+
+
+def image_to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
+    """A SimpleITK image of ``array`` (numpy order; its dtype becomes the pixel type) placed by ``geometry``."""
+    if array.ndim != geometry.ndim:
+        raise ValueError(f"array has {array.ndim} dimensions but geometry has {geometry.ndim}")
+    img = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=False)
+    img.SetSpacing(geometry.spacing)
+    img.SetOrigin(geometry.origin)
+    img.SetDirection(geometry.direction)
+    return img
+
+
 def refuse_nonfinite(source: str, arr: np.ndarray) -> None:
     """Raise :class:`ImageReadError` naming ``source`` and the count if ``arr`` holds NaN/Inf voxels."""
     if not np.issubdtype(arr.dtype, np.inexact):
