@@ -18,6 +18,9 @@ COMMANDS = {
     "autosr_evaluate": "autosr.commands.evaluate:main",
     "autosr_benchmark": "autosr.commands.benchmark:main",
     "autosr_demo": "autosr.commands.demo:main",
+    "autosr_export_model": "autosr.commands.models:export_main",
+    "autosr_install_model": "autosr.commands.models:install_main",
+    "autosr_list_models": "autosr.commands.models:list_main",
 }
 
 setup(
@@ -36,10 +39,13 @@ setup(
         "autosr.training",
         "autosr.inference",
         "autosr.evaluation",
+        "autosr.models",
         "autosr.preprocessing",
         "autosr.planners",
         "autosr.dataset_conversion",
     ],
+    # the built-in models (a zip and its model card each), found by autosr.inference.model_package
+    package_data={"autosr": ["models/builtin/*.zip", "models/builtin/*.md"]},
     package_dir={
         "autosr": "autosr",
         "autosr.planners": "planners",
