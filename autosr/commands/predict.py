@@ -3,6 +3,7 @@
     autosr_predict -i scans/ -o sr/ -s 2.5 -d 1 -f 0 1 2 3 4
     autosr_predict -i t2.nii.gz -o sr/ -s 1 1 5.5 -d 1           # 5.5 mm slices to 1 mm (x y z factors)
     autosr_predict -i t2.nii.gz -o sr/ --target_spacing 0.3 -m $AUTOSR_RESULTS/Dataset001_X/MetaSRTrainer__autosrPlans__2d
+    autosr_predict -i t2.nii.gz -o sr/ -s 2 -m builtin:brain_mr --save_uncertainty  # the built-in model, no training
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from autosr.commands.common import command
+from autosr.commands.common import add_device_option, add_folder_options, apply_folder_options, command
 from autosr.errors import AutoSRError
 from autosr.plans import ACQUISITION_KINDS
 
@@ -47,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     which = m.add_mutually_exclusive_group(required=True)
     which.add_argument("-d", dest="dataset", help="dataset id or name (model under $AUTOSR_RESULTS)")
-    which.add_argument("-m", dest="model_folder", help="a model folder (Trainer__plans__configuration)")
+    which.add_argument("-m", dest="model_folder",
+                       help="a model folder (Trainer__plans__configuration), a model .zip (autosr_export_model) "
+                            "or builtin:NAME (autosr_list_models)")
     m.add_argument("-f", dest="folds", nargs="+", default=None,
                    help="fold(s) to use; several are averaged (default: every fold holding the checkpoint)")
     m.add_argument("-tr", dest="trainer", default="MetaSRTrainer", help="trainer name (default MetaSRTrainer)")
@@ -64,8 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(an MR scanner's smaller matrix), ct; default: unknown (documentation/prediction.md)")
     m.add_argument("--allow_extrapolation", action="store_true",
                    help="accept a scale above the trained maximum (a warning is printed)")
+    t = p.add_argument_group("trust")
+    t.add_argument("--save_uncertainty", action="store_true",
+                   help="also write {case}_uncertainty_{CCCC}: the per-voxel standard deviation over the folds and "
+                        "the 8 flips/rotations of each slice (same geometry and units as the output; 8x the network time)")
+    t.add_argument("--tta", action="store_true",
+                   help="output the mean over the folds and the 8 flips/rotations of each slice (test-time "
+                        "augmentation; 8x the network time) instead of the folds' mean")
+    t.add_argument("--enforce_consistency", action="store_true",
+                   help="project each output slice so that the planned degradation (or --acquisition) acquires it as "
+                        "the input (relative RMSE <= 1e-3, recorded in {case}.autosr.json); see documentation/prediction.md")
     r = p.add_argument_group("resources")
-    r.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    add_device_option(r)
     r.add_argument("--batch_size", type=int, default=4, help="slices per network step (default 4)")
     r.add_argument("--memory_mb", type=int, default=2048,
                    help="working-memory target of one network step; larger slices are tiled (default 2048)")
@@ -75,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--part_id", type=int, default=0, help="which part (0-based) this process predicts")
     r.add_argument("--disable_progress_bar", action="store_true", help="no per-scan progress bars")
     r.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    add_folder_options(p, ("results",))
     return p
 
 
 @command("autosr_predict")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_folder_options(args)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     from autosr.inference.model_folder import resolve_model_folder
@@ -91,12 +106,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     request = ScaleRequest.parse(args.scale, args.target_spacing)
     if args.batch_size < 1 or args.memory_mb < 1 or args.num_workers < 0:
         raise AutoSRError("--batch_size and --memory_mb must be >= 1 and -npp >= 0")
-    folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration,
-                                                       system=args.system)
+    from autosr.inference.model_package import open_model
+    folder = open_model(args.model_folder) if args.model_folder else resolve_model_folder(
+        args.dataset, args.trainer, args.plans, args.configuration, system=args.system)
     predictor = Predictor.from_model_folder(folder, folds=args.folds, checkpoint=args.checkpoint, device=args.device,
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,
-                                            progress=not args.disable_progress_bar, acquisition=args.acquisition)
+                                            progress=not args.disable_progress_bar, acquisition=args.acquisition,
+                                            tta=args.tta, uncertainty=args.save_uncertainty,
+                                            enforce_consistency=args.enforce_consistency)
     summary = predictor.predict_files(args.input, args.output, scale=request,
                                       overwrite=args.overwrite, keep_dtype=args.keep_dtype, num_parts=args.num_parts,
                                       part_id=args.part_id, num_workers=args.num_workers, preview=args.preview)

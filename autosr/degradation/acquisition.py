@@ -115,8 +115,9 @@ def draw(plan: "DegradationPlan", g: torch.Generator) -> Acquisition:
 
 
 def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator: Optional[torch.Generator] = None,
-               region: Optional[Tuple[int, int, int, int]] = None) -> torch.Tensor:
-    """LR ``(B, C, floor(H/s_h), floor(W/s_w))`` of ``hr`` in [0, 1] acquired as ``acq``, clipped to [0, 1].
+               region: Optional[Tuple[int, int, int, int]] = None, clip: bool = True) -> torch.Tensor:
+    """LR ``(B, C, floor(H/s_h), floor(W/s_w))`` of ``hr`` in [0, 1] acquired as ``acq``, clipped to [0, 1]
+    (``clip=False``: not clipped, so a noise-free acquisition is a linear operator).
 
     ``region`` ``(y0, x0, h, w)``: ``hr`` is a whole slice and only the LR of that HR window is
     made (a training patch). K-space acquires the window as part of the slice's field of view,
@@ -127,7 +128,7 @@ def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator:
         hr, region = hr[..., y0:y0 + h, x0:x0 + w], None
     if acq.family == "gaussian_psf" and acq.noise == "none" and acq.kernel_size:  # MIASSR eq. 1, bit for bit
         return degrade(hr, scale, sigma=acq.sigma, kernel_size=acq.kernel_size, noise_std=acq.noise_std,
-                       antialias=acq.antialias, generator=generator)
+                       antialias=acq.antialias, generator=generator, clip=clip)
     if acq.family == "kspace":
         lr = kspace_truncate(hr, scale, acq.window, magnitude=acq.noise != "rician", region=region)
     elif acq.family == "area":
@@ -142,7 +143,7 @@ def synthesize(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, generator:
         lr = rician_noise(lr, acq.snr, generator)
     elif acq.noise == "gaussian":
         lr = gaussian_noise(lr, acq.snr, generator)
-    return lr.clamp(0.0, 1.0)
+    return lr.clamp(0.0, 1.0) if clip else lr
 
 
 __all__ = ["Acquisition", "NAMED", "FAMILIES_BY_MODALITY", "kind", "recipe", "named", "draw",

@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import math
 import os
-import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -29,12 +28,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from autosr.devices import parse_device
+from autosr.degradation.acquisition import NAMED, Acquisition, recipe
+from autosr.degradation.consistency import noise_free, project
 from autosr.errors import AutoSRError
 from autosr.imageio import Geometry
 from autosr.inference import tiling
+from autosr.inference.ensemble import SYMMETRIES, mean_and_spread
 from autosr.inference.model_folder import DEFAULT_CHECKPOINT, FoldLike, open_model_folder
 from autosr.inference.passes import Pass, Stages, plan_passes
-from autosr.inference.prep import PreparedCase, prepare_case, to_output_dtype
+from autosr.inference.prep import PreparedCase, prepare_case, to_output_dtype, with_spread_channels
 from autosr.inference.scale_request import ScaleError, ScaleRequest
 from autosr.inference.writer import MAX_NIFTI_DIM, restore_batch, restore_case
 from autosr.networks import run_generator
@@ -55,24 +58,8 @@ class ModelMismatchError(AutoSRError):
 
 
 def pick_device(device: Union[str, torch.device] = "auto") -> torch.device:
-    """``"auto"``: CUDA, else Apple MPS, else CPU; a named device that is absent is an error."""
-    name = str(device).lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AutoSRError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
-    m = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if name.startswith("cuda") and (m is None or int(m.group(1) or 0) >= torch.cuda.device_count()):
-        raise AutoSRError(f"--device {device}: this machine has CUDA devices cuda:0 … "
-                          f"cuda:{torch.cuda.device_count() - 1}; name one of them, or use cuda, cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AutoSRError(f"--device {device}: Apple MPS is not available on this machine (use cpu or auto)")
-    if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise AutoSRError(f"--device {device}: use auto, cpu, cuda (or cuda:N) or mps")
-    return torch.device(name)
+    """``"auto"``: CUDA, else Apple MPS, else CPU; a named device that is absent is an error (:func:`autosr.devices.parse_device`)."""
+    return parse_device(device)
 
 
 def parse_scale(scale: ScaleLike, scale_max: Optional[float] = None, allow_extrapolation: bool = False) -> Fraction:
@@ -137,6 +124,13 @@ class Predictor:
             scans far outside them get a warning.
         acquisition: how the scans were acquired (a kind of :data:`autosr.plans.ACQUISITION_KINDS`),
             told to a conditioned model; ``None``: unknown.
+        tta: the output is the mean over the folds × the eight flips/rotations of each slice
+            (:mod:`autosr.inference.ensemble`) instead of the folds' mean.
+        uncertainty: each output channel gets a second one, the per-pixel standard deviation over the
+            folds × the eight flips/rotations (``--save_uncertainty``): :meth:`super_resolve` returns
+            ``2C`` channels and prepared cases carry their de-normalisation (:meth:`prepare`).
+        enforce_consistency: each output slice is projected so that the consistency operator
+            (:meth:`consistency_operator`) acquires it as its input (:mod:`autosr.degradation.consistency`).
     """
 
     def __init__(self, networks: Sequence[nn.Module], plans: Plans, configuration: Optional[Configuration] = None,
@@ -145,7 +139,8 @@ class Predictor:
                  halo: Optional[int] = None, progress: bool = True,
                  model_identity: Optional[Dict[str, Any]] = None,
                  training_intensities: Optional[Sequence[Dict[str, float]]] = None,
-                 acquisition: Optional[str] = None) -> None:
+                 acquisition: Optional[str] = None, tta: bool = False, uncertainty: bool = False,
+                 enforce_consistency: bool = False) -> None:
         if not networks:
             raise ValueError("need at least one network")
         self.device = pick_device(device)
@@ -172,6 +167,7 @@ class Predictor:
         self.acquisitions = tuple(a for a in getattr(self.networks[0], "acquisitions", ())
                                   if all(a in getattr(n, "acquisitions", ()) for n in self.networks))
         self.acquisition = self.check_acquisition(acquisition)
+        self.tta, self.uncertainty, self.enforce_consistency = bool(tta), bool(uncertainty), bool(enforce_consistency)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -281,7 +277,19 @@ class Predictor:
             raise ModelMismatchError(f"acquisition {acquisition!r}: {can}")
         return acquisition
 
+    def consistency_operator(self, acquisition: Optional[str] = None) -> Tuple[str, Acquisition]:
+        """(label, noise-free acquisition) an output is checked and projected against: the acquisition told
+        (``--acquisition``), else the plan's reference recipe (``planned``), else MIASSR's (``paper``)."""
+        told = acquisition or self.acquisition
+        if told is not None:
+            return told, noise_free(NAMED[told])
+        if self.configuration is not None:
+            return "planned", noise_free(recipe(self.configuration.degradation))
+        return "paper", NAMED["paper"]
+
     def _forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+        if self.tta or self.uncertainty:
+            return self._ensemble_forward(scale, acquisition)
         m = self.size_multiple
         f_h, f_w = axis_scales(scale)
 
@@ -296,6 +304,28 @@ class Predictor:
             assert out is not None
             out = out[..., :sr_size(h, f_h), :sr_size(w, f_w)]  # the centre convention: the first rows are h's
             return out / len(self.networks) if len(self.networks) > 1 else out
+        return fn
+
+    def _ensemble_forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Folds × flips/rotations: their mean (``tta``) or the folds' mean, and (``uncertainty``) their spread
+        as ``C`` more channels."""
+        m = self.size_multiple
+
+        def member(net: nn.Module) -> Callable[[torch.Tensor, AxisScales], torch.Tensor]:
+            def run(x: torch.Tensor, s: AxisScales) -> torch.Tensor:
+                h, w = x.shape[-2:]
+                s_h, s_w = axis_scales(s)
+                if m > 1 and (h % m or w % m):
+                    x = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
+                return run_generator(net, x, s, acquisition)[..., :sr_size(h, s_h), :sr_size(w, s_w)]
+            return run
+
+        members = [member(n) for n in self.networks]
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            mean, spread, plain = mean_and_spread(members, x, scale, SYMMETRIES, m)
+            out = mean if self.tta else plain
+            return torch.cat([out, spread], dim=1) if self.uncertainty else out
         return fn
 
     @torch.inference_mode()
@@ -326,12 +356,16 @@ class Predictor:
                                   math.lcm(f_w.denominator, self.size_multiple)))
         if plan.is_tiled(h, w):
             logger.debug("tiling %dx%d slices into %s LR tiles (halo %d)", h, w, plan.tile, plan.halo)
-        out = None if sink is not None else np.empty((n, c, sr_size(h, f_h), sr_size(w, f_w)), dtype=np.float32)
-        fn = self._forward(f, self.check_acquisition(acquisition) or self.acquisition)
+        c_out = 2 * c if self.uncertainty else c
+        out = None if sink is not None else np.empty((n, c_out, sr_size(h, f_h), sr_size(w, f_w)), dtype=np.float32)
+        told = self.check_acquisition(acquisition) or self.acquisition
+        fn = self._forward(f, told)
         for i in range(0, n, plan.sub_batch):
             x = x_all[i:i + plan.sub_batch].to(self.device, dtype=torch.float32)
-            y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp,
-                                 multiple=self.size_multiple).float().cpu().numpy()
+            y = tiling.run_tiled(fn, x, f, plan.tile, plan.halo, plan.ramp, multiple=self.size_multiple).float()
+            if self.enforce_consistency:  # the whole slice: the projection couples a tile with its neighbours
+                y[:, :c] = project(y[:, :c], x, f, self.consistency_operator(told)[1])[0]
+            y = y.cpu().numpy()
             if sink is not None:
                 sink(i, y)
             else:
@@ -351,6 +385,10 @@ class Predictor:
         self.check_case(case, scale, source)
         spacing = geometry.array_spacing if geometry is not None else None
         prep = prepare_case(case, self.plans, scale, array_spacing=spacing, slicing_axis=slicing_axis)
+        if self.uncertainty:
+            prep = with_spread_channels(prep)
+        if self.enforce_consistency:
+            prep = dataclasses.replace(prep, clip=False)
         if warn:
             self._check_intensities(prep, source)
         return prep
@@ -419,6 +457,8 @@ class Predictor:
         (what a writer needs).
         """
         last: Optional[PreparedCase] = None
+        channels = case.shape[0]
+        spread = case[:0]
         for stage in stages:
             acc: Optional[np.ndarray] = None
             background: List[float] = []
@@ -432,7 +472,7 @@ class Predictor:
                 if acc is None:
                     last = prep
                     background = [float(par.get("background", 0.0)) for par in prep.params]
-                    acc = np.empty((case.shape[0],) + p.scale.shape(case.shape[1:]), dtype=np.float32)
+                    acc = np.empty((len(background),) + p.scale.shape(case.shape[1:]), dtype=np.float32)
                     for c, b in enumerate(background):
                         acc[c] = b * len(stage)
                 self._add_pass(acc, prep, background, p, desc, check)
@@ -441,9 +481,9 @@ class Predictor:
             if len(stage) > 1:
                 acc /= len(stage)
             geometry = geometry.refined(stage[0].scale) if geometry is not None else None
-            case = acc
+            case, spread = acc[:channels], acc[channels:]  # a stage refines the last one's output, not its spread
         assert last is not None
-        return case, geometry, last
+        return (np.concatenate([case, spread]) if len(spread) else case), geometry, last
 
     def _add_pass(self, acc: np.ndarray, prep: PreparedCase, background: Sequence[float], p: Pass, desc: str,
                   check: Optional[Callable[[Pass, PreparedCase, int, np.ndarray], None]]) -> None:

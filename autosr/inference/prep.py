@@ -53,6 +53,9 @@ class PreparedCase:
     #: per channel 0.5th and 99.5th percentiles of the foreground, comparable with the training
     #: fingerprint's (``dataset_fingerprint.json`` ``intensity``)
     foreground_range: List[Tuple[float, float]] = field(default_factory=list)
+    #: outputs are clipped to [0, 1] and to ``value_range``; not when projected onto the input's consistency
+    #: (``--enforce_consistency``), which clipping would undo
+    clip: bool = True
 
     @property
     def in_plane_axes(self) -> Tuple[int, ...]:
@@ -80,6 +83,13 @@ class PreparedCase:
         kept = {int(i): np.ascontiguousarray(out_slices[i])
                 for i in np.flatnonzero(np.any(out_slices, axis=(1, 2, 3)))}
         return dataclasses.replace(self, slices=np.ascontiguousarray(slices), slicing_axis=slicing_axis, outside=kept)
+
+
+def with_spread_channels(prep: PreparedCase) -> PreparedCase:
+    """``prep`` with one more output channel per input channel: a standard deviation in [0, 1] units, restored
+    to original units by the channel's scale alone (no offset, background 0). Its slices are unchanged."""
+    spread = [{"lower": 0.0, "upper": float(p["upper"]) - float(p["lower"]), "background": 0.0} for p in prep.params]
+    return dataclasses.replace(prep, params=list(prep.params) + spread)
 
 
 def in_plane_axes(ndim: int, slicing_axis: Optional[int]) -> Tuple[int, ...]:

@@ -35,6 +35,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+UNCERTAINTY = "uncertainty"
+
+
+def output_files(predictor: "Predictor", case: CaseInput, folder: Path) -> List[Path]:
+    """A case's output files: one per channel, and with an uncertainty map ``{case}_uncertainty_{CCCC}{ending}``
+    after them (a case of its own when the folder is read again)."""
+    files = case.output_files(folder)
+    if predictor.uncertainty:
+        files += [Path(folder) / f"{case.name}_{UNCERTAINTY}_{c:04d}{case.ending}" for c in range(len(case.sources))]
+    return files
+
+
 def read_input(case: CaseInput) -> Tuple[np.ndarray, Geometry]:
     """Read a case's channels into ``(C, *spatial)`` and its geometry."""
     if case.dicom_files:
@@ -78,8 +90,11 @@ def predict_files(predictor: "Predictor", input_path: os.PathLike | str, output_
     asked = request.record()
     if predictor.acquisition is not None:  # absent when unknown, so records of earlier versions still match
         asked["acquisition"] = predictor.acquisition
+    for flag in ("tta", "uncertainty", "enforce_consistency"):  # likewise absent when off
+        if getattr(predictor, flag):
+            asked[flag] = True
     wanted = _records(predictor, mine, dict(asked, keep_dtype=keep_dtype))
-    todo = _to_predict(mine, output_folder, wanted, overwrite)
+    todo = _to_predict(predictor, mine, output_folder, wanted, overwrite)
     skipped = len(mine) - len(todo)
     if skipped:
         logger.info("%d scan(s) already predicted in %s with this model, request and input: skipped "
@@ -127,12 +142,12 @@ def _records(predictor: "Predictor", cases: Sequence[CaseInput], request: Dict[s
     return {c.name: record.expected(model, request, c) if model is not None else None for c in cases}
 
 
-def _to_predict(cases: Sequence[CaseInput], folder: Path, wanted: Dict[str, Optional[Dict[str, Any]]],
-                overwrite: bool) -> List[CaseInput]:
+def _to_predict(predictor: "Predictor", cases: Sequence[CaseInput], folder: Path,
+                wanted: Dict[str, Optional[Dict[str, Any]]], overwrite: bool) -> List[CaseInput]:
     """The cases whose outputs are missing or not attested by a matching record (said why); all with ``overwrite``."""
     todo = []
     for case in cases:
-        outputs = case.output_files(folder)
+        outputs = output_files(predictor, case, folder)
         if overwrite or not any(p.exists() for p in outputs):
             todo.append(case)
             continue
@@ -192,7 +207,7 @@ def _run(predictor: "Predictor", todo: Sequence[CaseInput], output_folder: Path,
     start, n_slices, n_voxels, n_scans = time.perf_counter(), 0, 0, 0
     with IOPipeline(num_workers) as io:
         for case, item in io.prefetch(load, todo):
-            outputs, want = case.output_files(output_folder), wanted[case.name]
+            outputs, want = output_files(predictor, case, output_folder), wanted[case.name]
             checks: Dict[str, Any] = {}  # filled before the writer closes, read when it writes the record
             after = None if want is None else functools.partial(_write_record, record.record_path(output_folder, case),
                                                                    want, checks, outputs)
@@ -224,11 +239,12 @@ def _predict_streamed(predictor: "Predictor", case: CaseInput, item: _Loaded, ou
     """One pass: batches go to the writer as they come (a NIfTI output is streamed to disk). Returns slices."""
     prep = item.prep
     writer = CaseWriter(prep, item.geometry, outputs, dtype, background_thread=num_workers > 0, after_write=after)
-    trust = TrustCheck(predictor.configuration, prep.slice_scale, case.name, len(prep.slices))
+    trust = _trust(predictor, prep, case)
     trust.check_input(prep.slices)
+    channels = prep.slices.shape[1]
 
     def sink(start: int, sr: np.ndarray) -> None:
-        trust.add(start, prep.slices[start:start + len(sr)], sr)
+        trust.add(start, prep.slices[start:start + len(sr)], sr[:, :channels])
         writer.add(start, sr)
     try:
         predictor.super_resolve_prepared(prep, desc=case.name, sink=sink)
@@ -238,6 +254,11 @@ def _predict_streamed(predictor: "Predictor", case: CaseInput, item: _Loaded, ou
         writer.abort()  # no partial file of this scan; finished scans stay
         raise
     return len(prep.slices)
+
+
+def _trust(predictor: "Predictor", prep: PreparedCase, case: CaseInput) -> TrustCheck:
+    return TrustCheck(predictor.configuration, prep.slice_scale, case.name, len(prep.slices),
+                      operator=predictor.consistency_operator(), enforced=predictor.enforce_consistency)
 
 
 def _predict_stages(predictor: "Predictor", case: CaseInput, item: _Loaded, outputs: Sequence[Path],
@@ -256,9 +277,9 @@ def _predict_stages(predictor: "Predictor", case: CaseInput, item: _Loaded, outp
         if p is not measured:
             return
         if trust is None:
-            trust = TrustCheck(predictor.configuration, prep.slice_scale, case.name, len(prep.slices))
+            trust = _trust(predictor, prep, case)
             trust.check_input(prep.slices)
-        trust.add(start, prep.slices[start:start + len(sr)], sr)
+        trust.add(start, prep.slices[start:start + len(sr)], sr[:, :prep.slices.shape[1]])
     refined, _, last = predictor.run_stages(arrays, item.geometry, item.stages, case.name, check=check)
     del arrays
     geometry = item.geometry  # the last stage's input: the scan refined by every earlier stage

@@ -8,7 +8,8 @@ Per predicted scan, :class:`TrustCheck` measures
 - the output's data consistency: the output acquired again by each family of the training
   distribution, against the input (:func:`autosr.degradation.estimate.consistency_error`); the
   smallest relative RMSE is recorded, and a large one means the output holds structure the input
-  cannot support (or the input was acquired in a way none of the families models).
+  cannot support (or the input was acquired in a way none of the families models). The error under
+  the planned degradation (the operator ``--enforce_consistency`` projects onto) is recorded too.
 
 Both go to the log as warnings with the numbers when outside, and into the case's sidecar record
 (``{case}.autosr.json``, key ``checks``). documentation/degradation.md says what they mean.
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from autosr.degradation.acquisition import NAMED, Acquisition, recipe
+from autosr.degradation.consistency import error as operator_error
 from autosr.degradation.estimate import consistency_error, estimate_snr
 from autosr.plans import Configuration
 from autosr.scales import AxisScales
@@ -60,9 +62,13 @@ def checked_families(config: Optional[Configuration]) -> List[Tuple[str, Acquisi
 class TrustCheck:
     """Measures one scan (see module doc): :meth:`check_input` before prediction, :meth:`add` per batch."""
 
-    def __init__(self, config: Optional[Configuration], scale: AxisScales, source: str, n_slices: int) -> None:
+    def __init__(self, config: Optional[Configuration], scale: AxisScales, source: str, n_slices: int,
+                 operator: Optional[Tuple[str, Acquisition]] = None, enforced: bool = False) -> None:
         self.config, self.scale, self.source = config, scale, source
         self.families = checked_families(config)
+        #: the acquisition an output is projected against (``Predictor.consistency_operator``), measured apart
+        self.operator, self.enforced = operator, enforced
+        self.operator_errors: List[float] = []
         step = max(1, math.ceil(n_slices / MAX_SLICES))
         self.measured = set(range(0, n_slices, step))
         self.errors: Dict[str, List[float]] = {}
@@ -95,6 +101,10 @@ class TrustCheck:
                                          torch.as_tensor(sr[rows]), self.scale, self.families)
         for name, e in errors.items():
             self.errors.setdefault(name, []).extend([e] * len(rows))
+        if self.operator is not None:
+            e = operator_error(torch.as_tensor(np.asarray(lr[rows], dtype=np.float32)), torch.as_tensor(sr[rows]),
+                               self.scale, self.operator[1], clip=not self.enforced)
+            self.operator_errors.extend([e] * len(rows))
 
     def finish(self) -> Dict[str, Any]:
         """Warn when the output does not explain the input; the numbers for the sidecar record."""
@@ -108,8 +118,16 @@ class TrustCheck:
                 "trained_snr_from": self.trained_snr(),
                 "consistency": {"best": best, "error": None if best is None else round(means[best], 5),
                                 "errors": {k: round(v, 5) for k, v in means.items()},
-                                "threshold": MAX_CONSISTENCY_ERROR},
+                                "threshold": MAX_CONSISTENCY_ERROR, **self._operator_record()},
                 "warnings": list(self.warnings)}
+
+    def _operator_record(self) -> Dict[str, Any]:
+        """The error under the projection's operator (``operator``, ``operator_error``) and whether it was enforced."""
+        if self.operator is None:
+            return {}
+        err = float(np.mean(self.operator_errors)) if self.operator_errors else None
+        return {"operator": self.operator[0], "operator_error": None if err is None else float(f"{err:.3g}"),
+                "enforced": self.enforced}
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)

@@ -95,8 +95,8 @@ def _outside_window(prep: PreparedCase, start: int, n: int, channel: int, scale:
 def restore_batch(sr: np.ndarray, prep: PreparedCase, channel: int, dtype: np.dtype, start: int = 0) -> np.ndarray:
     """SR slices ``(b, C, h', w')`` (prepared slices ``start…``) of one channel → full-FOV refined
     slices ``(b, H', W')`` in ``dtype``: clamped to [0, 1], de-normalised, the out-of-window part
-    of the input added back (bicubic), clipped to the input's value range, pasted into the
-    background."""
+    of the input added back (bicubic), clipped to the input's value range (neither clip when
+    ``prep.clip`` is off), pasted into the background."""
     from autosr.normalization import denormalize
     axes = prep.in_plane_axes
     rbox = refined_box(prep.box, prep.scale)
@@ -105,11 +105,15 @@ def restore_batch(sr: np.ndarray, prep: PreparedCase, channel: int, dtype: np.dt
     params = prep.params[channel]
     background = to_output_dtype(np.asarray([float(params.get("background", 0.0))]), dtype)[0]
     out = np.full((sr.shape[0], full[0], full[1]), background, dtype=dtype)
-    vals = np.asarray(denormalize(np.clip(sr[:, channel], 0.0, 1.0), params), dtype=np.float32)
-    extra = _outside_window(prep, start, sr.shape[0], channel, prep.slice_scale, vals.shape[1:])
+    inputs = prep.slices.shape[1]  # channels beyond the input's are spread (uncertainty) channels
+    clip = prep.clip or channel >= inputs
+    vals = np.asarray(denormalize(np.clip(sr[:, channel], 0.0, 1.0) if clip else sr[:, channel], params),
+                      dtype=np.float32)
+    extra = _outside_window(prep, start, sr.shape[0], channel, prep.slice_scale, vals.shape[1:]) \
+        if channel < inputs else None
     if extra is not None:
         vals += extra
-    if prep.value_range:
+    if prep.value_range and channel < inputs and prep.clip:
         np.clip(vals, *prep.value_range[channel], out=vals)
     out[:, r0:r1, c0:c1] = to_output_dtype(vals, dtype)
     return out
