@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from autosr.dataset import named, pid_tag
+from autosr.dataset import atomic_file
 from autosr.errors import AutoSRError
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")
@@ -45,21 +44,12 @@ def save_checkpoint(state: Mapping[str, Any], path: os.PathLike | str) -> Path:
     An interrupted write never leaves a truncated checkpoint under the final name.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{pid_tag()}.", suffix=".partial", dir=path.parent)
-    try:
-        # Serialised in memory first: torch.save turns a full disk into "file write failed" with no
-        # errno, while a plain write raises the OSError (ENOSPC, EROFS…) the user needs to see.
-        buffer = io.BytesIO()
-        torch.save(dict(state), buffer)
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise named(exc, path)
+    # Serialised in memory first: torch.save turns a full disk into "file write failed" with no
+    # errno, while a plain write raises the OSError (ENOSPC, EROFS…) the user needs to see.
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    with atomic_file(path, sync=True) as f:
+        f.write(buffer.getbuffer())
     return path
 
 

@@ -14,6 +14,7 @@ needs the images only).
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -24,7 +25,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional
 
 from autosr.errors import DatasetError
 
@@ -117,6 +118,15 @@ def write_json_atomic(data: Any, path: os.PathLike | str) -> None:
 
 def write_text_atomic(text: str, path: os.PathLike | str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    with atomic_file(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_file(path: os.PathLike | str, sync: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: a temporary file beside it (the user's usual permissions),
+    renamed into place when the block ends (after an fsync with ``sync``), deleted if it fails, so an
+    interrupted write never leaves a truncated file under the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_partials(path.parent, f".{glob.escape(path.name)}.*.partial")  # of an interrupted write of this file
@@ -125,8 +135,11 @@ def write_text_atomic(text: str, path: os.PathLike | str) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are meant to be shared
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

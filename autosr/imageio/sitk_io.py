@@ -156,11 +156,7 @@ class SimpleITKReaderWriter:
     def write(self, array: np.ndarray, geometry: Geometry, path: os.PathLike | str) -> None:
         if array.ndim != geometry.ndim:
             raise ValueError(f"{path}: array has {array.ndim} dimensions but geometry has {geometry.ndim}")
-        img = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=False)
-        img.SetSpacing(geometry.spacing)
-        img.SetOrigin(geometry.origin)
-        img.SetDirection(geometry.direction)
-        _atomic_write(img, Path(path))
+        _atomic_write(image_to_sitk(array, geometry), Path(path))
 
 
 def _atomic_write(img: sitk.Image, path: Path) -> None:

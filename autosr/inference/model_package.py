@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 
 from autosr import __version__
 from autosr.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
-from autosr.dataset import named, pid_tag, remove_partials
+from autosr.dataset import atomic_file, pid_tag, remove_partials
 from autosr.errors import AutoSRError
 from autosr.inference.model_folder import (DEFAULT_CHECKPOINT, FoldLike, ModelNotFoundError, list_model_folders,
                                            open_model_folder)
@@ -247,19 +246,8 @@ def export_model(model_folder: os.PathLike | str, output_zip: os.PathLike | str,
         logger.warning("WARNING: %s has no dataset.json: the zip will not say what data (and licence) the model "
                        "was trained on", folder)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.{pid_tag()}.", suffix=".partial", dir=output.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a model is meant to be shared
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            _write_zip(raw, mf.checkpoints, folder, dataset, plans, checkpoint)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, output)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise named(exc, output)
+    with atomic_file(output, sync=True) as raw:
+        _write_zip(raw, mf.checkpoints, folder, dataset, plans, checkpoint)
     logger.debug("wrote %s (%.3g MB): %s/%s, fold(s) %s", output, output.stat().st_size / 1e6, dataset, folder.name,
                 ", ".join(mf.checkpoints))
     return output
