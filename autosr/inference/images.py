@@ -61,7 +61,9 @@ def predict_image(image: "ImageLike | Sequence[ImageLike]", model: "Predictor | 
         keep_dtype: round and clip to the input's integer type (default float32).
         return_geometry: also return the refined grid ``{"spacing", "origin", "direction"}`` (x y z
             order, direction flat row-major): ``(result, geometry)``.
-        folds, checkpoint, device, predictor_kwargs: how a model given by name is loaded (``predictor_from``).
+        folds, checkpoint, device, predictor_kwargs: how a model given by name is loaded (``predictor_from``;
+            e.g. ``tta=True``, ``enforce_consistency=True``). A Predictor made with ``uncertainty=True``
+            gives ``(output, uncertainty map)``, both of the input's kind (lists for a list in).
 
     Output: spacing ``spacing / f`` per axis, the same direction, the origin moved by
     ``D·(spacing' − spacing)/2`` (the field of view kept); a ``SimpleITK.Image``, a new nibabel image
@@ -86,6 +88,9 @@ def predict_image(image: "ImageLike | Sequence[ImageLike]", model: "Predictor | 
     assert sr_geometry is not None
     outputs = [_from_array(sr[c], sr_geometry, kind, images[c]) for c in range(len(images))]
     result: Any = outputs if many else outputs[0]
+    if predictor.uncertainty:  # the standard deviations follow the outputs (Predictor.predict_case)
+        maps = [_from_array(sr[len(images) + c], sr_geometry, kind, images[c]) for c in range(len(images))]
+        result = (result, maps if many else maps[0])
     if return_geometry:
         return result, {"spacing": sr_geometry.spacing, "origin": sr_geometry.origin,
                         "direction": sr_geometry.direction}

@@ -333,7 +333,8 @@ class Predictor:
                       on_batch: Optional[Callable[[int], None]] = None,
                       sink: Optional[Callable[[int, np.ndarray], None]] = None,
                       acquisition: Optional[str] = None) -> Optional[np.ndarray]:
-        """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s_h⌋, ⌊w·s_w⌋)`` float32.
+        """Super-resolve normalised slices ``(N, C, h, w)`` in [0, 1] → ``(N, C, ⌊h·s_h⌋, ⌊w·s_w⌋)`` float32
+        (``2C`` channels with ``uncertainty``: each channel's standard deviation after the outputs).
 
         ``scale``: one scale for rows and columns (checked against ``s_max``), or a pair (the
         caller checked it: :meth:`plan`). Batches of ``batch_size`` slices; slices over the memory
@@ -433,8 +434,9 @@ class Predictor:
 
         ``scale``: one in-plane scale, or a :class:`VolumeScale` (a factor per array axis;
         ``VolumeScale.from_xyz((1, 1, 4))`` restores a thick z axis). Returns the refined
-        ``(C, *spatial')`` array (``⌊n·f⌋`` per axis) and its geometry (``None`` when ``geometry`` is
-        ``None``). ``out_dtype=None`` keeps the input dtype.
+        ``(C, *spatial')`` array (``⌊n·f⌋`` per axis; ``2C`` channels with ``uncertainty``, the standard
+        deviations after the outputs) and its geometry (``None`` when ``geometry`` is ``None``).
+        ``out_dtype=None`` keeps the input dtype.
         """
         case = np.asarray(case)
         vs, stages = self.plan(scale, case.ndim - 1, geometry, desc or "scan")
@@ -453,8 +455,8 @@ class Predictor:
         Each stage's orientations are averaged in original units, and a stage's output is the next
         one's input. Memory: the refined scan once (orientations are added into it batch by batch)
         plus one prepared input. ``check(pass, prep, start, sr)`` sees every batch (trust checks).
-        Returns the refined float32 scan, its geometry and the last stage's first prepared input
-        (what a writer needs).
+        Returns the refined float32 scan (with ``uncertainty``, the last stage's spread channels after its
+        own), its geometry and the last stage's first prepared input (what a writer needs).
         """
         last: Optional[PreparedCase] = None
         channels = case.shape[0]

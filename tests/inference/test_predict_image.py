@@ -285,3 +285,19 @@ def test_python_api_doc_runs(work, tmp_path, monkeypatch):
     promised = re.findall(r"^print\(.*\)\s+#\s*(.+)$", code, flags=re.M)
     assert len(promised) >= 3
     assert printed.getvalue().splitlines() == promised
+
+
+def test_an_uncertainty_predictor_returns_the_map_beside_the_output(tmp_path):
+    """``uncertainty=True``: (output, map), both SimpleITK images on the refined grid."""
+    import SimpleITK as sitk
+    from autosr import predict_image
+    from tests.inference.helpers import make_model_folder
+
+    model = make_model_folder(tmp_path / "res", folds=(0, 1))
+    img = sitk.GetImageFromArray(np.random.default_rng(0).uniform(0, 100, (4, 20, 22)).astype(np.float32))
+    img.SetSpacing((0.9, 0.8, 3.0))
+    out, unc = predict_image(img, str(model), 2, device="cpu", uncertainty=True)
+    plain = predict_image(img, str(model), 2, device="cpu")
+    assert np.array_equal(sitk.GetArrayFromImage(out), sitk.GetArrayFromImage(plain))
+    assert unc.GetSize() == out.GetSize() and unc.GetSpacing() == out.GetSpacing() and unc.GetOrigin() == out.GetOrigin()
+    assert sitk.GetArrayFromImage(unc).max() > 0
