@@ -133,6 +133,10 @@ def write_card(zip_path: Path, table: str, command: str) -> Path:
     with zipfile.ZipFile(zip_path) as z:
         manifest = json.loads(z.read("autosr_model.json"))
         summary = json.loads(z.read("fold_all/training_summary.json"))
+        degradation = json.loads(z.read("plans.json"))["configurations"][manifest["model"]["configuration"]]["degradation"]
+    lr_recipe = (f"{degradation['kernel_size']}×{degradation['kernel_size']} Gaussian, σ {degradation['sigma']:g}, "
+                 f"{'antialiased ' if degradation.get('antialias') else ''}bicubic down")
+    profile = degradation["slice_profile"]["profiles"][0]
     sc, net = manifest["scales"], manifest["network"]
     losses = " + ".join(f"{t['weight']:g}·{t['name']}" for t in summary.get("losses_effective", ()))
     data = "\n".join(f"| `{case}` | `{rel}` | {lic} |" for case, rel, lic in TRAINING)
@@ -166,11 +170,11 @@ template, Fonov et al., NeuroImage 2011, (c) McConnell Brain Imaging Centre, via
 ## Quality on brain MR it never saw
 
 Measured by the same script (`--only measure`, `autosr_evaluate --split test`) on {held} — four volumes
-(FLAIR and T1 post-contrast of two glioma patients: other subjects, another scanner, z-scored intensities,
-tumours) that are CC BY-NC-SA 3.0 and therefore only measured on, never trained on. LR is made by the
-plan's reference recipe (in-plane: 3×3 Gaussian, σ 0.8, bicubic down) or slice profile (through-plane:
-thick slices along z, restored as `autosr_predict -s 1 1 F` would); PSNR/SSIM over normalised intensities
-inside each scan's crop box, mean over slices.
+(FLAIR and T1 post-contrast of two glioma patients: other subjects and another source, z-scored
+intensities, tumours) that are CC BY-NC-SA 3.0 and therefore only measured on, never trained on. LR is made
+by the plan's reference recipe (in-plane: {lr_recipe}) or slice profile (through-plane: {profile} thick
+slices along z, restored as `autosr_predict -s 1 1 F` would); PSNR/SSIM over normalised intensities inside
+each scan's crop box, mean over slices.
 
 {table}
 
