@@ -5,7 +5,8 @@ For each scan, scale and variant (plain, ``--tta``, ``--enforce_consistency``, b
 (the planned degradation, the operator the projection uses), super-resolved with
 :meth:`Predictor.super_resolve`, and scored against HR over the foreground (voxels above 1 % of the
 range): PSNR (dB), the consistency error under the planned operator (relative RMSE), seconds.
-Bicubic is the reference row.
+Bicubic is the reference row. ``--lr kspace`` (or another acquisition) makes the LR otherwise than the
+projection assumes: what enforcing a wrong operator costs.
 
     python benchmarks/bench_consistency.py --model builtin:brain_mr \\
         --scan ../shared/data/brats2013_deepmedic/pat0006/T1c_subtrMeanDivStd.nii.gz --scales 2 3 4
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from autosr.degradation import upsample
-from autosr.degradation.acquisition import recipe, synthesize
+from autosr.degradation.acquisition import NAMED, recipe, synthesize
 from autosr.degradation.consistency import error
 from autosr.imageio import read_image
 from autosr.inference.model_package import predictor_from
@@ -45,10 +46,14 @@ def main() -> None:
     p.add_argument("--scan", action="append", required=True, help="held-out scan (one channel); repeat")
     p.add_argument("--scales", nargs="+", type=float, default=[2.0, 3.0, 4.0])
     p.add_argument("--slices", type=int, default=12, help="slices per scan (evenly spread, with content)")
+    p.add_argument("--lr", default="planned", choices=("planned",) + tuple(NAMED),
+                   help="how the LR is made (default: the planned degradation, the operator the projection assumes; "
+                        "another shows what a wrong assumption costs)")
     args = p.parse_args()
     predictors = {name: predictor_from(args.model, device="cpu", progress=False, **kw) for name, kw in VARIANTS.items()}
     any_p = predictors["plain"]
-    acq = recipe(any_p.configuration.degradation)
+    acq = recipe(any_p.configuration.degradation)  # the operator the projection and the error use
+    made = acq if args.lr == "planned" else NAMED[args.lr]
     rows: Dict[Tuple[float, str], List[Tuple[float, float, float]]] = {}
     for scan in map(Path, args.scan):
         hr_arr, geom = read_image(scan)
@@ -58,7 +63,7 @@ def main() -> None:
         hr = torch.from_numpy(np.ascontiguousarray(vol[picked]))
         for s in args.scales:
             f = Fraction(str(s))
-            lr = synthesize(hr, f, acq)
+            lr = synthesize(hr, f, made, torch.Generator().manual_seed(0))
             h, w = math.floor(lr.shape[-2] * f), math.floor(lr.shape[-1] * f)
             ref = hr[..., :h, :w].numpy()
             mask = ref > 0.01
