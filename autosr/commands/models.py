@@ -72,8 +72,8 @@ def build_install_parser() -> argparse.ArgumentParser:
     return p
 
 
-def predict_hint(manifest: dict) -> str:
-    """The ``autosr_predict`` command line that uses an installed model."""
+def predict_hint(manifest: dict, results: Optional[str] = None) -> str:
+    """The ``autosr_predict`` command line that uses an installed model (``--results`` when one was given)."""
     from autosr.inference.model_folder import DEFAULT_PLANS, DEFAULT_TRAINER
     model = manifest["model"]
     line = f"autosr_predict -i IN -o OUT -s 2 -d {manifest['dataset']} -c {model['configuration']}"
@@ -83,6 +83,8 @@ def predict_hint(manifest: dict) -> str:
         line += f" -p {model['plans']}"
     if model.get("system"):
         line += f" --system {model['system']}"
+    if results:
+        line += f" --results {results}"
     return line
 
 
@@ -95,7 +97,7 @@ def install_main(argv: Optional[Sequence[str]] = None) -> int:
     folder = install_model(args.zip, overwrite=args.overwrite)
     manifest = read_manifest(args.zip)
     print(f"autosr_install_model: installed {args.zip} into {folder}")
-    print(f"predict with: {predict_hint(manifest)}")
+    print(f"predict with: {predict_hint(manifest, args.results_folder)}")
     return 0
 
 
