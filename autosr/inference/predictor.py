@@ -287,46 +287,38 @@ class Predictor:
             return "planned", noise_free(recipe(self.configuration.degradation))
         return "paper", NAMED["paper"]
 
-    def _forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
-        if self.tta or self.uncertainty:
-            return self._ensemble_forward(scale, acquisition)
+    def _member(self, net: nn.Module, acquisition: Optional[str]) -> Callable[[torch.Tensor, AxisScales], torch.Tensor]:
+        """``net`` as ``(x, scale) → its refined x``: padded to the parts' size multiple (the last rows/columns
+        replicated) and cropped back to ``⌊h·s⌋ × ⌊w·s⌋`` (the centre convention: the first rows are h's)."""
         m = self.size_multiple
-        f_h, f_w = axis_scales(scale)
 
-        def fn(x: torch.Tensor) -> torch.Tensor:
+        def run(x: torch.Tensor, s: AxisScales) -> torch.Tensor:
             h, w = x.shape[-2:]
-            if m > 1 and (h % m or w % m):  # a part needs whole multiples: replicate the last rows/columns
+            s_h, s_w = axis_scales(s)
+            if m > 1 and (h % m or w % m):
                 x = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
+            return run_generator(net, x, s, acquisition)[..., :sr_size(h, s_h), :sr_size(w, s_w)]
+        return run
+
+    def _forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """One tile's network step: the folds' mean; with ``tta``/``uncertainty`` the folds × flips/rotations'
+        mean (``tta``) or the folds' mean, and (``uncertainty``) their spread as ``C`` more channels."""
+        members = [self._member(n, acquisition) for n in self.networks]
+        if self.tta or self.uncertainty:
+            def ensemble(x: torch.Tensor) -> torch.Tensor:
+                mean, spread, plain = mean_and_spread(members, x, scale, SYMMETRIES, self.size_multiple)
+                out = mean if self.tta else plain
+                return torch.cat([out, spread], dim=1) if self.uncertainty else out
+            return ensemble
+
+        def folds(x: torch.Tensor) -> torch.Tensor:
             out = None
-            for net in self.networks:
-                y = run_generator(net, x, scale, acquisition)
+            for run in members:
+                y = run(x, scale)
                 out = y if out is None else out.add_(y)
             assert out is not None
-            out = out[..., :sr_size(h, f_h), :sr_size(w, f_w)]  # the centre convention: the first rows are h's
-            return out / len(self.networks) if len(self.networks) > 1 else out
-        return fn
-
-    def _ensemble_forward(self, scale: AxisScales, acquisition: Optional[str]) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Folds × flips/rotations: their mean (``tta``) or the folds' mean, and (``uncertainty``) their spread
-        as ``C`` more channels."""
-        m = self.size_multiple
-
-        def member(net: nn.Module) -> Callable[[torch.Tensor, AxisScales], torch.Tensor]:
-            def run(x: torch.Tensor, s: AxisScales) -> torch.Tensor:
-                h, w = x.shape[-2:]
-                s_h, s_w = axis_scales(s)
-                if m > 1 and (h % m or w % m):
-                    x = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
-                return run_generator(net, x, s, acquisition)[..., :sr_size(h, s_h), :sr_size(w, s_w)]
-            return run
-
-        members = [member(n) for n in self.networks]
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            mean, spread, plain = mean_and_spread(members, x, scale, SYMMETRIES, m)
-            out = mean if self.tta else plain
-            return torch.cat([out, spread], dim=1) if self.uncertainty else out
-        return fn
+            return out / len(members) if len(members) > 1 else out
+        return folds
 
     @torch.inference_mode()
     def super_resolve(self, slices: Union[np.ndarray, torch.Tensor], scale: AxisScales,
