@@ -85,7 +85,8 @@ def run_benchmark(dataset: Union[str, int], fold: Union[int, str], configuration
     from autosr.training.api import default_configuration, parse_fold, train
     names = check_systems(list(systems) if systems else list(SYSTEMS))
     fold = parse_fold(fold)
-    conf = configuration or default_configuration()
+    from autosr.devices import parse_device
+    conf = configuration or default_configuration(parse_device(device))  # --device cpu on a GPU machine: 2d_cpu
     name = resolve_dataset(dataset)
     out = Path(output) if output else results_dir() / name / f"benchmark_{conf}_fold{fold}"
     results: List[SystemResult] = []
