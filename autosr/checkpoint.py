@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -59,7 +60,9 @@ def load_checkpoint(path: os.PathLike | str, map_location: Any = "cpu") -> Dict[
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol: the refusal below says what matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle, zip and unpickler errors all mean the same to the user
         raise CheckpointError(f"{path}: not a readable AutoSR checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). The file is corrupt or "
