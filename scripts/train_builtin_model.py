@@ -178,6 +178,9 @@ each scan's crop box, mean over slices.
 
 {table}
 
+Retraining with this script reproduces this quality: a second run of the same command gave every row
+within 0.1 dB (documentation/sharing.md, "Retraining").
+
 ## Where it can be trusted, and where not
 
 * Adult brain MR at roughly 1 mm in-plane. Other anatomy, CT, or infant brains are outside its training
