@@ -1,17 +1,18 @@
 """Make an output explain its input exactly: project it onto {x : A(x) = y} for an acquisition A.
 
 Every acquisition of :mod:`autosr.degradation.acquisition` without noise and without its final
-clip to [0, 1] is linear in the HR image (a blur, then resampling, area averaging, k-space
-truncation or a CT kernel). The projection
-of an output ``x`` onto the set of images whose acquisition is the input ``y`` is then
+clip to [0, 1] is linear in the HR image (a blur then resampling, area averaging, a CT kernel; a
+k-space truncation is linear until its magnitude is taken, so it is projected only approximately).
+The projection of an output ``x`` onto the set of images whose acquisition is the input ``y`` is then
 
     x' = x + Aᵀ (A Aᵀ)⁻¹ (y − A x),
 
 the smallest change that makes ``A(x') = y``. ``A Aᵀ`` lives on the LR grid and is well
 conditioned for a blur-and-sample operator, so conjugate gradients solve it in tens of steps;
 ``Aᵀ`` is taken from autograd (no operator needs a hand-written adjoint); a further round refines
-it until the relative RMSE (:func:`error`) is below the tolerance. An axis the scale leaves alone (factor 1) is left alone by the operator too
-(:func:`acquire`), as a thick-slice acquisition leaves the in-plane axes.
+it until the relative RMSE (:func:`error`) is below the tolerance. An axis the scale leaves alone
+(factor 1) is left alone by the operator too (:func:`acquire`), as a thick-slice acquisition leaves
+the in-plane axes.
 """
 from __future__ import annotations
 
