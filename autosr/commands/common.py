@@ -195,6 +195,40 @@ def _check_folder(option: str, folder: Path) -> None:
                           f"create it, or choose another folder")
 
 
+# --------------------------------------------------------------------------- which model
+
+def add_model_options(parser: argparse.ArgumentParser, model_help: str, folds_help: str,
+                      checkpoint_help: str) -> "argparse._ArgumentGroup":
+    """The options that name a trained model (``-d`` with ``-c/-tr/-p/--system``, or ``-m``; ``-f``, ``-chk``),
+    shared by the commands that use one; returns the group for a command's own model options."""
+    m = parser.add_argument_group("model")
+    which = m.add_mutually_exclusive_group(required=True)
+    which.add_argument("-d", dest="dataset", help="dataset id or name (model under $AUTOSR_RESULTS)")
+    which.add_argument("-m", dest="model_folder", help=model_help)
+    m.add_argument("-f", dest="folds", nargs="+", default=None, help=folds_help)
+    m.add_argument("-tr", dest="trainer", default="MetaSRTrainer", help="trainer name (default MetaSRTrainer)")
+    m.add_argument("-p", dest="plans", default="autosrPlans", help="plans name (default autosrPlans)")
+    m.add_argument("-c", dest="configuration", default=None,
+                   help="configuration (default: the one that exists, 2d preferred over 2d_cpu)")
+    m.add_argument("--system", default=None, metavar="NAME",
+                   help="with -d: the model trained with autosr_train --system NAME (folder …__NAME)")
+    m.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth", help=checkpoint_help)
+    return m
+
+
+def model_folder_of(args: argparse.Namespace, packages: bool = False) -> Path:
+    """The model folder :func:`add_model_options` named: ``-d …`` resolved under the results folder, or ``-m``
+    (with ``packages``, also a model zip or ``builtin:NAME``, opened by
+    :func:`autosr.inference.model_package.open_model`)."""
+    from autosr.inference.model_folder import resolve_model_folder
+    if args.model_folder is None:
+        return resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration, system=args.system)
+    if packages:
+        from autosr.inference.model_package import open_model
+        return open_model(args.model_folder)
+    return Path(args.model_folder)
+
+
 # --------------------------------------------------------------------------- device
 
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU; default), cpu, cuda, cuda:N (GPU number N, from 0) or mps"

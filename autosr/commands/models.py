@@ -11,7 +11,8 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from autosr.commands.common import add_folder_options, apply_folder_options, command
+from autosr.commands.common import (add_folder_options, add_model_options, apply_folder_options, command,
+                                   model_folder_of)
 
 logger = logging.getLogger(__name__)
 
@@ -23,20 +24,10 @@ def build_export_parser() -> argparse.ArgumentParser:
                     "(no critic, no optimiser), plans, dataset description and fingerprint, training and evaluation "
                     "summaries, and a manifest with checksums, scales and the training data's licence. Install it "
                     "elsewhere with autosr_install_model. See documentation/sharing.md.")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("-d", dest="dataset", help="dataset id or name (model under $AUTOSR_RESULTS)")
-    which.add_argument("-m", dest="model_folder", help="a model folder (Trainer__plans__configuration)")
-    p.add_argument("-c", dest="configuration", default=None,
-                   help="configuration (default: the one that exists, 2d preferred over 2d_cpu)")
-    p.add_argument("-tr", dest="trainer", default="MetaSRTrainer", help="trainer name (default MetaSRTrainer)")
-    p.add_argument("-p", dest="plans", default="autosrPlans", help="plans name (default autosrPlans)")
-    p.add_argument("--system", default=None, metavar="NAME",
-                   help="with -d: the model trained with autosr_train --system NAME (folder …__NAME)")
-    p.add_argument("-f", dest="folds", nargs="+", default=None,
-                   help="fold(s) to export (default: every fold holding the checkpoint)")
-    p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth",
-                   help="checkpoint file name in each fold folder (default checkpoint_final.pth); it is stored as "
-                        "checkpoint_final.pth in the zip")
+    add_model_options(p, model_help="a model folder (Trainer__plans__configuration)",
+                      folds_help="fold(s) to export (default: every fold holding the checkpoint)",
+                      checkpoint_help="checkpoint file name in each fold folder (default checkpoint_final.pth); it is "
+                                      "stored as checkpoint_final.pth in the zip")
     p.add_argument("-o", dest="output", required=True, help="the model file to write (.zip)")
     add_folder_options(p, ("results",))
     return p
@@ -46,12 +37,9 @@ def build_export_parser() -> argparse.ArgumentParser:
 def export_main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_export_parser().parse_args(argv)
     apply_folder_options(args)
-    from autosr.inference.model_folder import resolve_model_folder
     from autosr.inference.model_package import export_model, read_manifest
 
-    folder = args.model_folder or resolve_model_folder(args.dataset, args.trainer, args.plans, args.configuration,
-                                                       system=args.system)
-    path = export_model(folder, args.output, folds=args.folds, checkpoint=args.checkpoint)
+    path = export_model(model_folder_of(args), args.output, folds=args.folds, checkpoint=args.checkpoint)
     manifest = read_manifest(path)
     print(f"autosr_export_model: wrote {path} ({path.stat().st_size / 1e6:.3g} MB): {manifest['dataset']}/"
           f"{manifest['model']['folder']}, fold(s) {', '.join(manifest['folds'])}")

@@ -11,7 +11,8 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from autosr.commands.common import add_device_option, add_folder_options, apply_folder_options, command
+from autosr.commands.common import (add_device_option, add_folder_options, add_model_options,
+                                   apply_folder_options, command, model_folder_of)
 from autosr.errors import AutoSRError
 from autosr.plans import ACQUISITION_KINDS
 
@@ -45,22 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "its B-spline resampling and the output (see what a thick-slice scan became)")
     io.add_argument("--keep_dtype", action="store_true",
                     help="round and clip outputs to the input's integer type (default: float32)")
-    m = p.add_argument_group("model")
-    which = m.add_mutually_exclusive_group(required=True)
-    which.add_argument("-d", dest="dataset", help="dataset id or name (model under $AUTOSR_RESULTS)")
-    which.add_argument("-m", dest="model_folder",
-                       help="a model folder (Trainer__plans__configuration), a model .zip (autosr_export_model) "
-                            "or builtin:NAME (autosr_list_models)")
-    m.add_argument("-f", dest="folds", nargs="+", default=None,
-                   help="fold(s) to use; several are averaged (default: every fold holding the checkpoint)")
-    m.add_argument("-tr", dest="trainer", default="MetaSRTrainer", help="trainer name (default MetaSRTrainer)")
-    m.add_argument("-p", dest="plans", default="autosrPlans", help="plans name (default autosrPlans)")
-    m.add_argument("-c", dest="configuration", default=None,
-                   help="configuration (default: the one that exists, 2d preferred over 2d_cpu)")
-    m.add_argument("--system", default=None, metavar="NAME",
-                   help="with -d: the model trained with autosr_train --system NAME (folder …__NAME)")
-    m.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth",
-                   help="checkpoint file name in each fold folder (default checkpoint_final.pth)")
+    m = add_model_options(p, model_help="a model folder (Trainer__plans__configuration), a model .zip "
+                                        "(autosr_export_model) or builtin:NAME (autosr_list_models)",
+                          folds_help="fold(s) to use; several are averaged (default: every fold holding the checkpoint)",
+                          checkpoint_help="checkpoint file name in each fold folder (default checkpoint_final.pth)")
     m.add_argument("--acquisition", choices=ACQUISITION_KINDS, default=None,
                    help="how the scans were made low-resolution, told to a model trained with acquisition codes: "
                         "paper/antialiased (Gaussian PSF + resampling, without/with antialiasing), area, kspace "
@@ -98,7 +87,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     apply_folder_options(args)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
-    from autosr.inference.model_folder import resolve_model_folder
     from autosr.inference.predictor import Predictor
     from autosr.inference.scale_request import ScaleRequest
 
@@ -106,9 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     request = ScaleRequest.parse(args.scale, args.target_spacing)
     if args.batch_size < 1 or args.memory_mb < 1 or args.num_workers < 0:
         raise AutoSRError("--batch_size and --memory_mb must be >= 1 and -npp >= 0")
-    from autosr.inference.model_package import open_model
-    folder = open_model(args.model_folder) if args.model_folder else resolve_model_folder(
-        args.dataset, args.trainer, args.plans, args.configuration, system=args.system)
+    folder = model_folder_of(args, packages=True)
     predictor = Predictor.from_model_folder(folder, folds=args.folds, checkpoint=args.checkpoint, device=args.device,
                                             batch_size=args.batch_size, memory_budget=args.memory_mb * 1024 ** 2,
                                             allow_extrapolation=args.allow_extrapolation,
