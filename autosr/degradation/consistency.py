@@ -23,7 +23,7 @@ import torch
 
 from autosr.degradation.acquisition import Acquisition, synthesize
 from autosr.degradation.grid import AxisScales, axis_scales
-from autosr.degradation.noise import foreground
+from autosr.degradation.estimate import relative_rmse
 
 #: Relative RMSE the projection aims below (the ``--enforce_consistency`` promise is 1e-3).
 DEFAULT_TOLERANCE = 2e-4
@@ -54,14 +54,8 @@ def acquire(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, clip: bool = 
 def error(lr: torch.Tensor, sr: torch.Tensor, scale: AxisScales, acq: Acquisition, clip: bool = True) -> float:
     """Relative RMSE over ``lr``'s foreground between ``lr`` and ``sr`` acquired by :func:`acquire` (``sr`` clipped
     to [0, 1] first when ``clip``: as an output is written unless it was projected)."""
-    lr = lr.to(torch.float32)
-    fg = foreground(lr)
     sr = sr.to(torch.float32)
-    again = acquire(sr.clamp(0.0, 1.0) if clip else sr, scale, noise_free(acq), clip=False)
-    h, w = min(again.shape[-2], lr.shape[-2]), min(again.shape[-1], lr.shape[-1])
-    diff = (again[..., :h, :w] - lr[..., :h, :w])[fg[..., :h, :w]]
-    norm = float(lr[fg].pow(2).mean().sqrt()) or 1.0
-    return float(diff.pow(2).mean().sqrt()) / norm if diff.numel() else 0.0
+    return relative_rmse(lr, acquire(sr.clamp(0.0, 1.0) if clip else sr, scale, noise_free(acq), clip=False))
 
 
 def _solve(apply_normal, rhs: torch.Tensor, iters: int) -> torch.Tensor:

@@ -56,17 +56,21 @@ def consistency_error(lr: torch.Tensor, sr: torch.Tensor, scale: AxisScales,
                       families: Iterable[Tuple[str, Acquisition]]) -> Tuple[str, float, Dict[str, float]]:
     """``(best family, its error, every family's error)``: relative RMSE over ``lr``'s foreground
     between ``lr`` ``(B, C, h, w)`` and ``sr`` ``(B, C, ⌊h·s⌋, ⌊w·s⌋)`` acquired again by each family."""
-    lr = lr.to(torch.float32)
-    fg = foreground(lr)
-    norm = float(lr[fg].pow(2).mean().sqrt()) or 1.0
-    errors: Dict[str, float] = {}
-    for name, acq in families:
-        again = synthesize(sr.to(torch.float32).clamp(0, 1), scale, acq)
-        h, w = min(again.shape[-2], lr.shape[-2]), min(again.shape[-1], lr.shape[-1])
-        diff = (again[..., :h, :w] - lr[..., :h, :w])[fg[..., :h, :w]]
-        errors[name] = float(diff.pow(2).mean().sqrt()) / norm if diff.numel() else 0.0
+    errors = {name: relative_rmse(lr, synthesize(sr.to(torch.float32).clamp(0, 1), scale, acq))
+              for name, acq in families}
     best = min(errors, key=errors.get)
     return best, errors[best], errors
 
 
-__all__ = ["estimate_snr", "consistency_error"]
+def relative_rmse(lr: torch.Tensor, again: torch.Tensor) -> float:
+    """RMSE between ``lr`` and ``again`` (an output acquired again, cropped to their common size) over ``lr``'s
+    foreground, relative to ``lr``'s RMS there: the consistency error of every check."""
+    lr = lr.to(torch.float32)
+    fg = foreground(lr)
+    norm = float(lr[fg].pow(2).mean().sqrt()) or 1.0
+    h, w = min(again.shape[-2], lr.shape[-2]), min(again.shape[-1], lr.shape[-1])
+    diff = (again[..., :h, :w].to(torch.float32) - lr[..., :h, :w])[fg[..., :h, :w]]
+    return float(diff.pow(2).mean().sqrt()) / norm if diff.numel() else 0.0
+
+
+__all__ = ["estimate_snr", "consistency_error", "relative_rmse"]
