@@ -43,12 +43,15 @@ def acquire(hr: torch.Tensor, scale: AxisScales, acq: Acquisition, clip: bool = 
     if f_h == 1 and f_w == 1:
         return hr.clamp(0.0, 1.0) if clip else hr
     b, c, h, w = hr.shape
-    if f_w == 1:  # each column a 1-pixel-wide image: the separable blur reduces to its 1D kernel
-        cols = hr.permute(0, 1, 3, 2).reshape(b * c * w, 1, h, 1)
-        lr = synthesize(cols, (f_h, f_w), acq, clip=clip)
+    # Each column (row) becomes an image of two identical columns (rows): the separable blur leaves that
+    # axis alone, so the acquisition acts along the other one only. Two, not one: PyTorch's antialiased
+    # bicubic resampling is wrong on a dimension of size 1 (a smaller mean, measured).
+    if f_w == 1:
+        cols = hr.permute(0, 1, 3, 2).reshape(b * c * w, 1, h, 1).expand(-1, 1, h, 2)
+        lr = synthesize(cols, (f_h, f_w), acq, clip=clip)[..., :1]
         return lr.reshape(b, c, w, -1).permute(0, 1, 3, 2)
-    rows = hr.reshape(b * c * h, 1, 1, w)
-    return synthesize(rows, (f_h, f_w), acq, clip=clip).reshape(b, c, h, -1)
+    rows = hr.reshape(b * c * h, 1, 1, w).expand(-1, 1, 2, w)
+    return synthesize(rows, (f_h, f_w), acq, clip=clip)[..., :1, :].reshape(b, c, h, -1)
 
 
 def error(lr: torch.Tensor, sr: torch.Tensor, scale: AxisScales, acq: Acquisition, clip: bool = True) -> float:

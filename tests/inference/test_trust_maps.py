@@ -14,7 +14,7 @@ import torch
 from autosr.commands.predict import main as predict_main
 from autosr.degradation import degrade
 from autosr.degradation.consistency import acquire, project
-from autosr.degradation.acquisition import NAMED
+from autosr.degradation.acquisition import NAMED, synthesize
 from autosr.inference.ensemble import SYMMETRIES, transformed
 from autosr.inference.predictor import Predictor
 from autosr.networks.meta_sr import MetaSRGenerator
@@ -169,3 +169,16 @@ def test_the_plan_recipe_is_the_operator_unless_an_acquisition_is_told(tmp_path)
     assert p.consistency_operator()[0] == "planned"
     assert Plans.load(model / "plans.json").configuration("2d_cpu").degradation.sigma == \
         p.consistency_operator()[1].sigma
+
+
+@pytest.mark.parametrize("name", ["paper", "antialiased", "area", "kspace"])
+def test_one_axis_acquisition_leaves_the_other_axis_alone(name):
+    """On an image constant along the axis with factor 1, blurring that axis changes nothing, so the one-axis
+    operator must equal the full acquisition there (it caught PyTorch's antialiasing on size-1 dimensions)."""
+    torch.manual_seed(0)
+    profile = torch.nn.functional.avg_pool1d(torch.rand(2, 1, 130), 5, 1, 2)
+    along_rows = profile[..., :, None].expand(2, 1, 130, 17).contiguous()   # varies along rows only
+    along_cols = profile[..., None, :].expand(2, 1, 17, 130).contiguous()   # varies along columns only
+    for hr, scale in ((along_rows, (Fraction(5), Fraction(1))), (along_cols, (Fraction(1), Fraction(5)))):
+        full = synthesize(hr, scale, NAMED[name])
+        assert torch.allclose(acquire(hr, scale, NAMED[name]), full, atol=1e-5), (name, scale)
